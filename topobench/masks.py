@@ -58,7 +58,9 @@ def as_mask(mask: Any, *, name: str = "mask", threshold: float | None = None) ->
         raise InvalidMaskError(f"{name}: expected a non-empty array, got shape {arr.shape}")
     if threshold is not None:
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise InvalidMaskTypeError(f"{name}: expected a numeric probability map, got {arr.dtype}")
+            raise InvalidMaskTypeError(
+                f"{name}: expected a numeric probability map, got {arr.dtype}"
+            )
         if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
             raise InvalidMaskError(f"{name}: expected finite probabilities, got NaN values")
         return arr > threshold
@@ -92,7 +94,10 @@ def as_mask(mask: Any, *, name: str = "mask", threshold: float | None = None) ->
 def as_mask_pair(
     pred: Any, target: Any, *, threshold: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a (prediction, target) pair: both masks, same shape. ``threshold`` applies to pred."""
+    """Validate a (prediction, target) pair: both masks, same shape.
+
+    ``threshold`` binarises the prediction only.
+    """
     p = as_mask(pred, name="pred", threshold=threshold)
     t = as_mask(target, name="target")
     if p.shape != t.shape:

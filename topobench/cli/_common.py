@@ -32,5 +32,7 @@ def parse_window(text: str | None) -> int | tuple[int, ...] | None:
     try:
         values = tuple(int(p) for p in parts if p.strip())
     except ValueError:
-        raise typer.BadParameter(f"expected a size like 375 or 64x1024x1024, got {text!r}") from None
+        raise typer.BadParameter(
+            f"expected a size like 375 or 64x1024x1024, got {text!r}"
+        ) from None
     return values[0] if len(values) == 1 else values
