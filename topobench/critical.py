@@ -1,0 +1,287 @@
+"""The critical pixel mask of ContextLoss (SPEC section 4; Schacht et al. 2025, Sec. 2.1, Fig. 3).
+
+**Reconstruction.** The paper's pseudo-code (supplement A.1) is not available; this module
+implements the construction that SPEC section 4 derives from the text and Fig. 3, in one place:
+
+1. missed connections: ``SY = skel(Y)``, ``E = SY & ~Xb``, ``K = SY & Xb``,
+   ``M_fn = Y & (dist(E) < dist(K))``;
+2. false connections: ``SX = skel(Xb)``, ``E' = SX & ~Y``, ``K' = SX & Y``,
+   ``M_fp = Xb & (dist(E') < dist(K'))``;
+3. ``M = M_fn | M_fp``; the "thin" variant (Thin CLoss) uses ``M = E | E'``.
+
+``skel`` is the clDice soft skeleton (Shit et al. 2021, 50 iterations) applied to a binary mask,
+where it is an exact binary morphology (:func:`binary_soft_skeleton`). ``dist(A)`` is the exact
+Euclidean distance (in pixels) to the nearest pixel of ``A``, +inf when ``A`` is empty.
+
+Pure numpy; torch tensors are accepted and returned as tensors on the same device, but torch is
+never imported by this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import edt as _edt
+import numpy as np
+
+from topobench.errors import InvalidMaskError, InvalidParameterError
+from topobench.masks import as_mask
+
+__all__ = [
+    "CriticalMask",
+    "MaskKind",
+    "binary_soft_skeleton",
+    "critical_components",
+    "critical_mask",
+]
+
+MaskKind = Literal["context", "thin"]
+_MASK_KINDS = ("context", "thin")
+
+
+@dataclass(frozen=True, eq=False)
+class CriticalMask:
+    """The two parts of the critical mask of one (prediction, target) pair.
+
+    Attributes
+    ----------
+    missed : numpy.ndarray of bool, shape (H, W) or (D, H, W)
+        ``M_fn``: context of missed connections, a subset of the target (``E`` for "thin").
+    false : numpy.ndarray of bool, same shape
+        ``M_fp``: context of false connections, a subset of the prediction (``E'`` for "thin").
+    """
+
+    missed: np.ndarray
+    false: np.ndarray
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The critical mask ``M = missed | false`` (bool, same shape)."""
+        return self.missed | self.false
+
+    def to_dict(self) -> dict[str, int]:
+        """Pixel counts: ``{"missed": ..., "false": ..., "mask": ...}``."""
+        return {
+            "missed": int(np.count_nonzero(self.missed)),
+            "false": int(np.count_nonzero(self.false)),
+            "mask": int(np.count_nonzero(self.mask)),
+        }
+
+
+def _axis_slices(ndim: int, axis: int, start: int | None, stop: int | None) -> tuple[slice, ...]:
+    index = [slice(None)] * ndim
+    index[axis] = slice(start, stop)
+    return tuple(index)
+
+
+def _erode_cross(mask: np.ndarray) -> np.ndarray:
+    """Binary erosion with the cross (face-neighbour) element; outside the array is foreground.
+
+    Matches ``-max_pool(-x)`` with kernels (3, 1), (1, 3) (and (1, 1, 3) in 3D) and -inf padding.
+    """
+    out = mask.copy()
+    for axis in range(mask.ndim):
+        out[_axis_slices(mask.ndim, axis, 1, None)] &= mask[_axis_slices(mask.ndim, axis, None, -1)]
+        out[_axis_slices(mask.ndim, axis, None, -1)] &= mask[_axis_slices(mask.ndim, axis, 1, None)]
+    return out
+
+
+def _dilate_box(mask: np.ndarray) -> np.ndarray:
+    """Binary dilation with the full 3x3(x3) box; outside the array is background.
+
+    Matches ``max_pool(x, 3, stride=1, padding=1)`` (separable: one pass per axis).
+    """
+    out = mask
+    for axis in range(mask.ndim):
+        src = out
+        out = src.copy()
+        out[_axis_slices(mask.ndim, axis, 1, None)] |= src[_axis_slices(mask.ndim, axis, None, -1)]
+        out[_axis_slices(mask.ndim, axis, None, -1)] |= src[_axis_slices(mask.ndim, axis, 1, None)]
+    return out
+
+
+def binary_soft_skeleton(mask: Any, iterations: int = 50) -> np.ndarray:
+    """The clDice soft skeleton of a binary mask, computed exactly with binary morphology.
+
+    On a {0, 1} input the soft skeleton of Shit et al. (2021) reduces to
+    ``skel = X & ~open(X)``, then ``iterations`` times ``X = erode(X)``,
+    ``skel |= X & ~open(X)``, with ``open = dilate(erode(.))``, a cross-shaped erosion that treats
+    the outside as foreground and a 3x3(x3) dilation that treats it as background (the border
+    behaviour of the max-pool version). The loop stops early once erosion has emptied the mask.
+    The result equals ``topobench.losses.soft_skeleton`` on the same mask.
+
+    Parameters
+    ----------
+    mask : array_like of bool or {0, 1}, shape (H, W) or (D, H, W)
+    iterations : int
+        Erosion steps (50 as in the clDice and ContextLoss papers).
+
+    Returns
+    -------
+    numpy.ndarray of bool, same shape: the skeleton pixels (a subset of ``mask``).
+
+    Examples
+    --------
+    >>> square = np.zeros((7, 7), bool); square[1:6, 1:6] = True
+    >>> np.argwhere(binary_soft_skeleton(square)).tolist()
+    [[3, 3]]
+    """
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
+        raise InvalidParameterError(f"iterations must be an integer, got {iterations!r}")
+    if iterations < 0:
+        raise InvalidParameterError(f"iterations must be >= 0, got {iterations}")
+    img = np.ascontiguousarray(as_mask(_to_numpy(mask), name="mask"))
+    eroded = _erode_cross(img)
+    skel = img & ~_dilate_box(eroded)
+    for _ in range(iterations):
+        img = eroded
+        if not img.any():
+            break
+        eroded = _erode_cross(img)
+        skel |= img & ~_dilate_box(eroded)
+        if np.array_equal(eroded, img):  # a fixed point (it fills the array): nothing changes
+            break
+    return skel
+
+
+def _distance_to(features: np.ndarray) -> np.ndarray:
+    """Exact Euclidean distance (pixels) of every pixel to the nearest True pixel of ``features``.
+
+    +inf everywhere when ``features`` is empty.
+    """
+    if not features.any():
+        return np.full(features.shape, np.inf, dtype=np.float32)
+    return _edt.edt(~features, black_border=False, parallel=1)
+
+
+def _context(skeleton: np.ndarray, covered: np.ndarray, region: np.ndarray) -> tuple[
+    np.ndarray, np.ndarray
+]:
+    """Split ``skeleton`` by ``covered`` and return (error skeleton, context in ``region``)."""
+    error = skeleton & ~covered
+    if not error.any():
+        return error, np.zeros_like(region)
+    correct = skeleton & covered
+    if not correct.any():
+        return error, region.copy()
+    return error, region & (_distance_to(error) < _distance_to(correct))
+
+
+def critical_components(
+    pred_binary: Any, target: Any, *, mask: MaskKind = "context", iterations: int = 50
+) -> CriticalMask:
+    """The critical mask of one pair, split into missed and false connections.
+
+    Parameters
+    ----------
+    pred_binary : array_like or torch.Tensor, shape (H, W) or (D, H, W)
+        Binarised prediction ``Xb`` (bool or {0, 1} / {0, 255} integers).
+    target : array_like or torch.Tensor, same shape
+        Binary target ``Y``.
+    mask : {"context", "thin"}
+        "context" (CLoss): every label (prediction) pixel closer to the broken (false) part of the
+        skeleton than to the intact part. "thin" (Thin CLoss): the error skeletons ``E``, ``E'``.
+    iterations : int
+        Soft-skeleton iterations (50).
+
+    Returns
+    -------
+    CriticalMask
+        ``missed`` (subset of the target) and ``false`` (subset of the prediction), numpy bool
+        arrays of the input shape. Both are empty when the prediction equals the target.
+
+    Examples
+    --------
+    >>> target = np.zeros((5, 9), bool); target[2, :] = True
+    >>> pred = target.copy(); pred[2, 4] = False
+    >>> critical_components(pred, target).missed[2].astype(int).tolist()
+    [0, 0, 0, 0, 1, 0, 0, 0, 0]
+    """
+    if mask not in _MASK_KINDS:
+        raise InvalidParameterError(f"mask must be 'context' or 'thin', got {mask!r}")
+    xb = as_mask(_to_numpy(pred_binary), name="pred_binary")
+    y = as_mask(_to_numpy(target), name="target")
+    if xb.shape != y.shape:
+        raise InvalidMaskError(
+            f"pred_binary and target must have the same shape, got {xb.shape} and {y.shape}"
+        )
+    if np.array_equal(xb, y):
+        empty = np.zeros(y.shape, dtype=bool)
+        return CriticalMask(missed=empty, false=empty.copy())
+    # Missed connections: target skeleton outside the prediction.
+    missed_skel, missed = _context(binary_soft_skeleton(y, iterations), xb, y)
+    # False connections: prediction skeleton outside the target.
+    false_skel, false = _context(binary_soft_skeleton(xb, iterations), y, xb)
+    if mask == "thin":
+        return CriticalMask(missed=missed_skel, false=false_skel)
+    return CriticalMask(missed=missed, false=false)
+
+
+def critical_mask(
+    pred_binary: Any, target: Any, *, mask: MaskKind = "context", iterations: int = 50
+) -> Any:
+    """The critical mask ``M`` (SPEC section 4) of one pair or of a batch.
+
+    Parameters
+    ----------
+    pred_binary : numpy.ndarray or torch.Tensor
+        Binarised prediction: one pair ``(H, W)`` / ``(D, H, W)``, or a batch ``(B, 1, H, W)`` /
+        ``(B, 1, D, H, W)``.
+    target : same kind and shape as ``pred_binary``
+        Binary target.
+    mask : {"context", "thin"}
+        See :func:`critical_components`.
+    iterations : int
+        Soft-skeleton iterations (50).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor of bool
+        Same kind as ``pred_binary`` (a tensor stays on its device), same shape. It carries no
+        gradient.
+    """
+    device = _torch_device(pred_binary)
+    xb = _to_numpy(pred_binary)
+    y = _to_numpy(target)
+    if xb.shape != y.shape:
+        raise InvalidMaskError(
+            f"pred_binary and target must have the same shape, got {xb.shape} and {y.shape}"
+        )
+    if xb.ndim in (2, 3):
+        out = critical_components(xb, y, mask=mask, iterations=iterations).mask
+    elif xb.ndim in (4, 5):
+        if xb.shape[1] != 1:
+            raise InvalidMaskError(
+                f"expected a batch of shape (B, 1, ...), got shape {xb.shape} "
+                f"({xb.shape[1]} channels)"
+            )
+        out = np.zeros(xb.shape, dtype=bool)
+        for b in range(xb.shape[0]):
+            parts = critical_components(xb[b, 0], y[b, 0], mask=mask, iterations=iterations)
+            out[b, 0] = parts.mask
+    else:
+        raise InvalidMaskError(
+            f"expected (H, W), (D, H, W), (B, 1, H, W) or (B, 1, D, H, W), got {xb.ndim}D "
+            f"shape {xb.shape}"
+        )
+    if device is None:
+        return out
+    import torch  # only reached when the caller passed a tensor
+
+    return torch.from_numpy(out).to(device)
+
+
+def _is_tensor(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
+
+
+def _torch_device(x: Any) -> Any:
+    return x.device if _is_tensor(x) else None
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    """A numpy view/copy of an array or a torch tensor (detached, on the CPU)."""
+    if _is_tensor(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)

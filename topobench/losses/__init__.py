@@ -1,0 +1,41 @@
+"""Topology-aware segmentation losses in PyTorch (SPEC section 4).
+
+``DiceCELoss`` (L_pixel), ``ClDiceLoss`` (Shit et al. 2021), ``CompoundClDiceLoss`` and
+``ContextLoss`` (CLoss, Schacht et al. 2025; also CLoss (Dice) and Thin CLoss), their functional
+cores in :mod:`topobench.losses.functional`, the soft skeleton, and ``make_loss``.
+Every loss is called as ``loss(pred_logits, target)``.
+"""
+
+from topobench.critical import critical_mask
+from topobench.losses.functional import (
+    cldice_loss,
+    compound_cldice_loss,
+    context_loss,
+    dice_ce_loss,
+)
+from topobench.losses.modules import (
+    LOSS_DISPLAY_NAMES,
+    LOSS_NAMES,
+    ClDiceLoss,
+    CompoundClDiceLoss,
+    ContextLoss,
+    DiceCELoss,
+    make_loss,
+)
+from topobench.losses.skeleton import soft_skeleton
+
+__all__ = [
+    "LOSS_DISPLAY_NAMES",
+    "LOSS_NAMES",
+    "ClDiceLoss",
+    "CompoundClDiceLoss",
+    "ContextLoss",
+    "DiceCELoss",
+    "cldice_loss",
+    "compound_cldice_loss",
+    "context_loss",
+    "critical_mask",
+    "dice_ce_loss",
+    "make_loss",
+    "soft_skeleton",
+]

@@ -1,0 +1,307 @@
+"""Functional cores of the losses (SPEC section 4). The ``nn.Module`` classes wrap these.
+
+Every function takes ``(pred_logits, target)``:
+
+- ``pred_logits``: float tensor ``(B, C, H, W)`` or ``(B, C, D, H, W)``. ``C = 2``: softmax, the
+  foreground probability is channel 1 (nnU-Net style); ``C = 1``: sigmoid.
+- ``target``: integer (or bool, or integral float) labels in {0, 1}, ``(B, 1, ...)`` or
+  ``(B, ...)``.
+
+Each term is computed per sample and then reduced over the batch (``reduction``: "mean", "sum"
+or "none" for a ``(B,)`` tensor). Soft Dice uses an additive ``smooth`` (1.0) in numerator and
+denominator, as in the clDice reference code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from topobench.critical import MaskKind, binary_soft_skeleton, critical_mask
+from topobench.errors import InvalidMaskError, InvalidMaskTypeError, InvalidParameterError
+from topobench.losses.skeleton import soft_skeleton
+
+__all__ = [
+    "Reduction",
+    "cldice_loss",
+    "compound_cldice_loss",
+    "context_loss",
+    "dice_ce_loss",
+    "foreground_probability",
+    "prepare",
+    "soft_cldice_term",
+]
+
+Reduction = Literal["mean", "sum", "none"]
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def prepare(pred_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Check a (logits, labels) pair and return the target as a bool tensor ``(B, 1, ...)``.
+
+    Raises
+    ------
+    InvalidMaskError
+        Wrong rank, a channel count other than 1 or 2, a one-hot or multi-channel target, a
+        shape mismatch, target values outside {0, 1}, NaN or infinite logits.
+    InvalidMaskTypeError
+        Non-floating logits, or a target dtype that cannot hold labels.
+    """
+    if not isinstance(pred_logits, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise InvalidMaskTypeError(
+            f"expected torch tensors, got {type(pred_logits).__name__} and "
+            f"{type(target).__name__}"
+        )
+    if pred_logits.ndim not in (4, 5):
+        raise InvalidMaskError(
+            "pred_logits: expected (B, C, H, W) or (B, C, D, H, W), got "
+            f"{pred_logits.ndim}D shape {tuple(pred_logits.shape)}"
+        )
+    if not pred_logits.is_floating_point():
+        raise InvalidMaskTypeError(f"pred_logits: expected a float tensor, got {pred_logits.dtype}")
+    channels = pred_logits.shape[1]
+    if channels not in (1, 2):
+        raise InvalidMaskError(
+            f"pred_logits: expected C = 1 (sigmoid) or C = 2 (softmax, foreground = channel 1), "
+            f"got C = {channels} in shape {tuple(pred_logits.shape)}"
+        )
+    spatial = pred_logits.shape[2:]
+    batch = pred_logits.shape[0]
+    if target.ndim == pred_logits.ndim:
+        if target.shape[1] != 1:
+            raise InvalidMaskError(
+                f"target: expected labels (B, 1, ...) or (B, ...), got {target.shape[1]} channels "
+                f"in shape {tuple(target.shape)} (one-hot targets are not accepted)"
+            )
+        target = target[:, 0]
+    if target.ndim != pred_logits.ndim - 1 or tuple(target.shape) != (batch, *spatial):
+        raise InvalidMaskError(
+            f"target: expected shape ({batch}, 1, {', '.join(map(str, spatial))}) or without the "
+            f"channel axis, got {tuple(target.shape)} for pred_logits {tuple(pred_logits.shape)}"
+        )
+    if target.dtype == torch.bool:
+        labels = target
+    elif target.is_floating_point() or target.dtype in (
+        torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64
+    ):
+        bad = (target != 0) & (target != 1)
+        if bool(bad.any()):
+            values = torch.unique(target[bad])[:5].tolist()
+            raise InvalidMaskError(f"target: expected class labels in {{0, 1}}, got also {values}")
+        labels = target != 0
+    else:
+        raise InvalidMaskTypeError(f"target: expected integer labels, got dtype {target.dtype}")
+    if not bool(torch.isfinite(pred_logits).all()):
+        raise InvalidMaskError("pred_logits: expected finite values, got NaN or infinity")
+    return labels.unsqueeze(1)
+
+
+def foreground_probability(pred_logits: torch.Tensor) -> torch.Tensor:
+    """Foreground probability ``(B, 1, ...)``: softmax channel 1 for C = 2, sigmoid for C = 1."""
+    if pred_logits.shape[1] == 2:
+        return torch.softmax(pred_logits, dim=1)[:, 1:2]
+    return torch.sigmoid(pred_logits)
+
+
+def _binarise(pred_logits: torch.Tensor) -> torch.Tensor:
+    """Hard prediction ``(B, 1, ...)`` bool: argmax for C = 2 (ties -> background), logit > 0."""
+    with torch.no_grad():
+        if pred_logits.shape[1] == 2:
+            return (pred_logits[:, 1:2] > pred_logits[:, 0:1])
+        return pred_logits > 0
+
+
+def _sum_spatial(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(1).sum(dim=1)
+
+
+def _soft_dice(
+    prob: torch.Tensor, target: torch.Tensor, smooth: float, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-sample soft Dice loss ``1 - (2 sum(p y) + s) / (sum(p) + sum(y) + s)``, ``(B,)``.
+
+    With ``weight`` (a {0, 1} mask) the sums run over its pixels only; an empty mask gives 0.
+    """
+    if weight is not None:
+        prob = prob * weight
+        target = target * weight
+    inter = _sum_spatial(prob * target)
+    denom = _sum_spatial(prob) + _sum_spatial(target)
+    return 1.0 - (2.0 * inter + smooth) / (denom + smooth)
+
+
+def _cross_entropy_map(pred_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel cross-entropy ``(B, 1, ...)`` (softmax CE for C = 2, binary CE for C = 1)."""
+    if pred_logits.shape[1] == 2:
+        return F.cross_entropy(pred_logits, target[:, 0].long(), reduction="none").unsqueeze(1)
+    return F.binary_cross_entropy_with_logits(
+        pred_logits, target.to(pred_logits.dtype), reduction="none"
+    )
+
+
+def _pixel_terms(
+    pred_logits: torch.Tensor,
+    prob: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float,
+    smooth: float,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``(1 - alpha) L_Dice + alpha L_CE`` per sample; with ``weight``, restricted to its pixels."""
+    tgt = target.to(prob.dtype)
+    loss = (1.0 - alpha) * _soft_dice(prob, tgt, smooth, weight) if alpha < 1 else 0.0
+    if alpha > 0:
+        ce = _cross_entropy_map(pred_logits, target)
+        if weight is None:
+            ce_term = ce.flatten(1).mean(dim=1)
+        else:
+            count = _sum_spatial(weight).clamp_min(1.0)
+            ce_term = _sum_spatial(ce * weight) / count
+        loss = loss + alpha * ce_term
+    return loss
+
+
+def _reduce(per_sample: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    if reduction == "mean":
+        return per_sample.mean()
+    if reduction == "sum":
+        return per_sample.sum()
+    return per_sample
+
+
+def _check_weight(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvalidParameterError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _check_common(reduction: str, smooth: float) -> None:
+    if reduction not in _REDUCTIONS:
+        raise InvalidParameterError(
+            f"reduction must be one of {', '.join(_REDUCTIONS)}, got {reduction!r}"
+        )
+    if not isinstance(smooth, (int, float)) or isinstance(smooth, bool) or smooth <= 0:
+        raise InvalidParameterError(f"smooth must be a positive number, got {smooth!r}")
+
+
+def dice_ce_loss(
+    pred_logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    alpha: float = 0.5,
+    smooth: float = 1.0,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """``L_pixel = (1 - alpha) L_Dice + alpha L_CE`` (ContextLoss paper, Eq. 1).
+
+    ``alpha = 0`` is the soft Dice loss alone, ``alpha = 1`` cross-entropy alone. Returns a
+    scalar, or ``(B,)`` with ``reduction="none"``.
+    """
+    alpha = _check_weight("alpha", alpha)
+    _check_common(reduction, smooth)
+    labels = prepare(pred_logits, target)
+    prob = foreground_probability(pred_logits)
+    return _reduce(_pixel_terms(pred_logits, prob, labels, alpha, smooth), reduction)
+
+
+def _target_skeleton(labels: torch.Tensor, iterations: int, dtype: torch.dtype) -> torch.Tensor:
+    """Soft skeleton of a binary target (exact binary morphology, no gradient needed)."""
+    arr = labels.detach().cpu().numpy()
+    skel = np.zeros(arr.shape, dtype=bool)
+    for b in range(arr.shape[0]):
+        skel[b, 0] = binary_soft_skeleton(arr[b, 0], iterations)
+    return torch.from_numpy(skel).to(device=labels.device, dtype=dtype)
+
+
+def soft_cldice_term(
+    prob: torch.Tensor, labels: torch.Tensor, *, iterations: int = 50, smooth: float = 1.0
+) -> torch.Tensor:
+    """Per-sample ``L_clDice = 1 - 2 Tprec Tsens / (Tprec + Tsens)`` (Shit et al. 2021), ``(B,)``.
+
+    ``Tprec = (sum(S(p) y) + s) / (sum(S(p)) + s)``, ``Tsens = (sum(S(y) p) + s) / (sum(S(y)) + s)``
+    with ``S`` the soft skeleton; ``prob`` the foreground probability ``(B, 1, ...)``, ``labels``
+    a bool tensor of the same shape.
+    """
+    tgt = labels.to(prob.dtype)
+    skel_pred = soft_skeleton(prob, iterations)
+    skel_true = _target_skeleton(labels, iterations, prob.dtype)
+    tprec = (_sum_spatial(skel_pred * tgt) + smooth) / (_sum_spatial(skel_pred) + smooth)
+    tsens = (_sum_spatial(skel_true * prob) + smooth) / (_sum_spatial(skel_true) + smooth)
+    return 1.0 - 2.0 * tprec * tsens / (tprec + tsens)
+
+
+def cldice_loss(
+    pred_logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    gamma: float,
+    iterations: int = 50,
+    smooth: float = 1.0,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """The clDice loss of Shit et al. (2021): ``(1 - gamma) L_Dice + gamma L_clDice``."""
+    gamma = _check_weight("gamma", gamma)
+    _check_common(reduction, smooth)
+    labels = prepare(pred_logits, target)
+    prob = foreground_probability(pred_logits)
+    loss = (1.0 - gamma) * _soft_dice(prob, labels.to(prob.dtype), smooth)
+    if gamma > 0:
+        loss = loss + gamma * soft_cldice_term(prob, labels, iterations=iterations, smooth=smooth)
+    return _reduce(loss, reduction)
+
+
+def compound_cldice_loss(
+    pred_logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    gamma: float,
+    alpha: float = 0.5,
+    iterations: int = 50,
+    smooth: float = 1.0,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Compound clDice: ``(1 - gamma) L_pixel + gamma L_clDice`` (ContextLoss paper, Tab. 1)."""
+    gamma = _check_weight("gamma", gamma)
+    alpha = _check_weight("alpha", alpha)
+    _check_common(reduction, smooth)
+    labels = prepare(pred_logits, target)
+    prob = foreground_probability(pred_logits)
+    loss = (1.0 - gamma) * _pixel_terms(pred_logits, prob, labels, alpha, smooth)
+    if gamma > 0:
+        loss = loss + gamma * soft_cldice_term(prob, labels, iterations=iterations, smooth=smooth)
+    return _reduce(loss, reduction)
+
+
+def context_loss(
+    pred_logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    gamma: float,
+    alpha: float = 0.5,
+    mask: MaskKind = "context",
+    iterations: int = 50,
+    smooth: float = 1.0,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """ContextLoss (Schacht et al. 2025, Eq. 2): ``(1 - gamma) L_pixel + gamma L_pixel⊙M``.
+
+    ``M`` is the critical mask of the binarised prediction and the target
+    (:func:`topobench.critical.critical_mask`), a constant without gradient. The masked term is
+    the same pixel loss over the pixels of ``M`` only (soft Dice summed over ``M``, CE averaged
+    over ``M``); it is 0 for a sample whose ``M`` is empty. ``alpha = 0`` gives CLoss (Dice),
+    ``mask="thin"`` Thin CLoss.
+    """
+    gamma = _check_weight("gamma", gamma)
+    alpha = _check_weight("alpha", alpha)
+    _check_common(reduction, smooth)
+    labels = prepare(pred_logits, target)
+    prob = foreground_probability(pred_logits)
+    loss = (1.0 - gamma) * _pixel_terms(pred_logits, prob, labels, alpha, smooth)
+    if gamma > 0:
+        critical = critical_mask(_binarise(pred_logits), labels, mask=mask, iterations=iterations)
+        weight = critical.to(prob.dtype)
+        loss = loss + gamma * _pixel_terms(pred_logits, prob, labels, alpha, smooth, weight)
+    return _reduce(loss, reduction)

@@ -1,0 +1,86 @@
+"""Topological post-processing of ContextLoss (SPEC section 4; Schacht et al. 2025, Alg. 2).
+
+Keep each connected component of the fine-tuned prediction that overlaps the pretrained one.
+The result is a subset of the fine-tuned mask, so it can remove false connections and noise but
+never create a connection. Pure numpy/cc3d; torch tensors are accepted but torch is not imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cc3d
+import numpy as np
+
+from topobench.critical import _to_numpy, _torch_device
+from topobench.errors import InvalidMaskError
+from topobench.masks import as_mask, resolve_connectivity
+
+__all__ = ["keep_supported"]
+
+
+def _keep_supported_one(ft: np.ndarray, pre: np.ndarray, connectivity: int | None) -> np.ndarray:
+    ft = as_mask(ft, name="finetuned")
+    pre = as_mask(pre, name="pretrained")
+    if ft.shape != pre.shape:
+        raise InvalidMaskError(
+            f"finetuned and pretrained must have the same shape, got {ft.shape} and {pre.shape}"
+        )
+    c = resolve_connectivity(connectivity, ft.ndim)
+    if not ft.any():
+        return ft.copy()
+    labels = cc3d.connected_components(ft, connectivity=c)
+    supported = np.unique(labels[ft & pre])
+    keep = np.zeros(int(labels.max()) + 1, dtype=bool)
+    keep[supported] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def keep_supported(finetuned: Any, pretrained: Any, *, connectivity: int | None = None) -> Any:
+    """Keep the components of ``finetuned`` that overlap ``pretrained``; drop the rest.
+
+    Parameters
+    ----------
+    finetuned : numpy.ndarray or torch.Tensor
+        Binarised fine-tuning prediction: ``(H, W)``, ``(D, H, W)``, or a batch ``(B, 1, H, W)`` /
+        ``(B, 1, D, H, W)`` (bool or {0, 1} / {0, 255} integers).
+    pretrained : same kind and shape
+        Binarised pretraining prediction.
+    connectivity : int, optional
+        Foreground connectivity of the components: 4 or 8 in 2D, 6 or 26 in 3D (default: 8 / 26).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor of bool
+        Same kind (a tensor stays on its device) and shape; a subset of ``finetuned``.
+
+    Examples
+    --------
+    >>> ft = np.array([[1, 1, 0, 1], [0, 0, 0, 1]], dtype=np.uint8)
+    >>> pre = np.array([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=np.uint8)
+    >>> keep_supported(ft, pre).astype(int).tolist()
+    [[1, 1, 0, 0], [0, 0, 0, 0]]
+    """
+    device = _torch_device(finetuned)
+    ft = _to_numpy(finetuned)
+    pre = _to_numpy(pretrained)
+    if ft.shape != pre.shape:
+        raise InvalidMaskError(
+            f"finetuned and pretrained must have the same shape, got {ft.shape} and {pre.shape}"
+        )
+    if ft.ndim in (2, 3):
+        out = _keep_supported_one(ft, pre, connectivity)
+    elif ft.ndim in (4, 5) and ft.shape[1] == 1:
+        out = np.zeros(ft.shape, dtype=bool)
+        for b in range(ft.shape[0]):
+            out[b, 0] = _keep_supported_one(ft[b, 0], pre[b, 0], connectivity)
+    else:
+        raise InvalidMaskError(
+            f"expected (H, W), (D, H, W), (B, 1, H, W) or (B, 1, D, H, W), got shape {ft.shape}"
+        )
+    if device is None:
+        return out
+    import torch  # only reached when the caller passed a tensor
+
+    return torch.from_numpy(out).to(device)
