@@ -9,7 +9,6 @@ Pure functions over numpy masks ``(H, W)`` or ``(Z, H, W)``, argument order (pre
 - :func:`sliding_windows`
 """
 
-from topobench.metrics.betti_errors import BettiErrors, betti_errors, betti_window_stats, e0_gt
 from topobench.metrics.overlap import ags, cldice, dice, skeleton, skeleton_stats
 from topobench.metrics.protocols import (
     METRIC_NAMES,
@@ -19,6 +18,7 @@ from topobench.metrics.protocols import (
     resolve_protocol,
 )
 from topobench.metrics.topology import betti_numbers, euler_characteristic
+from topobench.metrics.window_errors import BettiErrors, betti_errors, betti_window_stats, e0_gt
 from topobench.metrics.windows import sliding_windows
 
 __all__ = [

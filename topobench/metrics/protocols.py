@@ -13,12 +13,12 @@ import numpy as np
 from topobench import __version__
 from topobench.errors import InvalidMaskError, InvalidParameterError
 from topobench.masks import as_mask_pair, resolve_connectivity
-from topobench.metrics.betti_errors import (
+from topobench.metrics.overlap import _ags_from_stats, _cldice_from_stats, dice, skeleton_stats
+from topobench.metrics.window_errors import (
     _errors_from_stats,
     betti_window_stats,
     e0_gt_window_stats,
 )
-from topobench.metrics.overlap import _ags_from_stats, _cldice_from_stats, dice, skeleton_stats
 from topobench.metrics.windows import normalize_window
 
 __all__ = ["METRIC_NAMES", "PROTOCOLS", "Protocol", "evaluate_case", "resolve_protocol"]
