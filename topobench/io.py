@@ -75,6 +75,10 @@ def read_array(path: str | Path) -> tuple[np.ndarray, bool]:
                 series = tif.series[0]
                 axes = series.axes
                 arr = np.asarray(series.asarray())
+                shapes = {(s.shape, s.dtype) for s in tif.series}
+                if len(tif.series) > 1 and len(shapes) == 1 and arr.ndim == 2:
+                    # Pages written one by one form one series each: stack them along z.
+                    arr = np.stack([np.asarray(s.asarray()) for s in tif.series])
             return arr, axes.endswith("S") and arr.ndim >= 3
         if suffix == ".npy":
             return np.load(path, allow_pickle=False), False

@@ -1,0 +1,227 @@
+"""``topobench evaluate PRED_DIR GT_DIR``: metrics for every case of two folders."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from topobench.cli._common import console, err_console, library_errors, parse_window
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``evaluate`` command to ``app``."""
+    app.command("evaluate")(evaluate_command)
+
+
+_WINDOW_HELP = "Tile size (375, 64x1024x1024) or 'none' for the whole image."
+
+
+def _window_override(text: str | None) -> tuple[bool, object]:
+    """(given, value): an option left out is not an override; 'none' clears a preset's window."""
+    if text is None:
+        return False, None
+    return True, parse_window(text)
+
+
+def evaluate_command(
+    pred_dir: Annotated[Path, typer.Argument(help="Folder of predicted masks.")],
+    gt_dir: Annotated[Path, typer.Argument(help="Folder of ground-truth masks.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Results folder (cases.csv, failures.csv, summary.json)."),
+    ] = Path("topobench-results"),
+    maps: Annotated[
+        Path | None,
+        typer.Option("--maps", help="Write an error map per case (missed/false connections) here."),
+    ] = None,
+    protocol: Annotated[
+        str, typer.Option("--protocol", "-p", help="roads|hrf|vessap|cld|default (SPEC section 3).")
+    ] = "default",
+    window: Annotated[
+        str | None, typer.Option("--window", help=f"Betti-error and e0-Gt tiles. {_WINDOW_HELP}")
+    ] = None,
+    betti_window: Annotated[str | None, typer.Option("--betti-window", help=_WINDOW_HELP)] = None,
+    e0_gt_window: Annotated[str | None, typer.Option("--e0-gt-window", help=_WINDOW_HELP)] = None,
+    cldice_window: Annotated[str | None, typer.Option("--cldice-window", help=_WINDOW_HELP)] = None,
+    ags_window: Annotated[str | None, typer.Option("--ags-window", help=_WINDOW_HELP)] = None,
+    slices: Annotated[
+        bool | None,
+        typer.Option(
+            "--slices/--no-slices", help="Betti errors on each 2D slice along z (3D data)."
+        ),
+    ] = None,
+    connectivity: Annotated[
+        int | None,
+        typer.Option("--connectivity", "-c", help="Foreground connectivity: 4/8 (2D), 6/26 (3D)."),
+    ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics", "-m", help="Comma-separated subset: dice,cldice,e,e0,e1,e2,e0_gt,ags."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            "-t",
+            help="Binarise probability-map predictions as value > T (8-bit scaled to [0, 1]).",
+        ),
+    ] = None,
+    pred_suffix: Annotated[
+        str, typer.Option("--pred-suffix", help="Name ending to drop, e.g. _pred.")
+    ] = "",
+    gt_suffix: Annotated[
+        str, typer.Option("--gt-suffix", help="Name ending to drop, e.g. _mask.")
+    ] = "",
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", help="Processes (0: all cores; 1: no pool).")
+    ] = 0,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="Dask scheduler address, or 'local' to start a LocalCluster."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run in --out.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Discard earlier results in --out.")
+    ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="Summary as rich (table), md or latex (also saved)."),
+    ] = "rich",
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")
+    ] = False,
+) -> None:
+    """Evaluate every prediction in PRED_DIR against the target with the same name in GT_DIR.
+
+    Exit status: 0 when every case succeeded, 1 when some case failed or had no partner,
+    2 for a usage error.
+    """
+    from topobench.evaluate import run_evaluation, summary_table
+    from topobench.metrics import resolve_protocol
+
+    if fmt not in ("rich", "md", "latex"):
+        raise typer.BadParameter(f"expected rich, md or latex, got {fmt!r}", param_hint="--format")
+    overrides: dict[str, object] = {
+        "connectivity": connectivity,
+        "betti_slices": slices,
+        "metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
+    }
+    cleared: list[str] = []
+    windows = {
+        "betti_window": betti_window or window,
+        "e0_gt_window": e0_gt_window or window,
+        "cldice_window": cldice_window,
+        "ags_window": ags_window,
+    }
+    for key, text in windows.items():
+        given, value = _window_override(text)
+        if given and value is None:
+            cleared.append(key)
+        elif given:
+            overrides[key] = value
+
+    with library_errors():
+        proto = resolve_protocol(protocol, **overrides)
+        if cleared:  # "none" turns a preset's tiles back into the whole image
+            proto = dataclasses.replace(proto, **dict.fromkeys(cleared))
+
+        progress = Progress(
+            TextColumn("[bold]evaluate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=quiet,
+            transient=False,
+        )
+        task_id = progress.add_task("cases", total=None, last="")
+
+        def on_start(n_todo: int, n_skipped: int) -> None:
+            progress.update(task_id, total=n_todo)
+            if n_skipped and not quiet:
+                err_console.print(f"resuming: {n_skipped} cases already done")
+
+        def on_result(result) -> None:  # noqa: ANN001 - CaseResult
+            status = "[green]ok" if result.ok else "[red]failed"
+            progress.update(task_id, advance=1, last=f"{status}[/] {escape(result.case)}")
+
+        with progress:
+            report = run_evaluation(
+                pred_dir,
+                gt_dir,
+                out,
+                protocol=proto,
+                threshold=threshold,
+                pred_suffix=pred_suffix,
+                target_suffix=gt_suffix,
+                maps_dir=maps,
+                workers=workers or None,
+                dask=dask,
+                resume=resume,
+                overwrite=overwrite,
+                on_start=on_start,
+                on_result=on_result,
+            )
+
+    summary = report.summary
+    if fmt in ("md", "latex"):
+        text = summary_table(summary, fmt)  # type: ignore[arg-type]
+        (out / ("summary.md" if fmt == "md" else "summary.tex")).write_text(text)
+        if not quiet:
+            typer.echo(text, nl=False)
+    elif not quiet:
+        console.print(_rich_summary(summary))
+    for case, reason in report.failures:
+        err_console.print(f"[red]failed[/] {escape(case)}: {escape(reason)}", highlight=False)
+    if not quiet:
+        console.print(
+            f"results in {escape(str(out))}"
+            + (f", error maps in {escape(str(maps))}" if maps else "")
+        )
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def _rich_summary(summary: dict) -> Table:
+    from topobench.evaluate import format_value, metric_label
+
+    proto = summary["config"]["protocol"]
+    table = Table(
+        title=(
+            f"topobench {summary['topobench_version']} · protocol {proto['name']} · "
+            f"{summary['n_succeeded']} cases, {summary['n_failed']} failures"
+        ),
+        title_justify="left",
+    )
+    table.add_column("metric")
+    for col in ("mean", "std", "median", "n"):
+        table.add_column(col, justify="right")
+    for metric, s in summary["metrics"].items():
+        table.add_row(
+            metric_label(metric),
+            format_value(s["mean"], metric),
+            format_value(s["std"], metric),
+            format_value(s["median"], metric),
+            str(s["n"]),
+        )
+    return table
