@@ -22,6 +22,7 @@ app = typer.Typer(
 
 # Modules that define ``register(app)``; each adds its command(s) to the app.
 _COMMAND_MODULES = [
+    "topobench.cli.metrics_cmd",
     "topobench.cli.evaluate_cmd",
     "topobench.cli.synth_cmd",
 ]

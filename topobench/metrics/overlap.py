@@ -60,9 +60,13 @@ def _restore_vanished_components(mask: np.ndarray, skel: np.ndarray) -> None:
     kept[0] = True
     if kept.all():
         return
-    boxes = cc3d.statistics(labels)["bounding_boxes"]
-    for label in np.flatnonzero(~kept):
-        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[label])
+    lost = np.flatnonzero(~kept)
+    # Bounding boxes of the lost components only: label them again, cropped to their voxels.
+    lost_voxels = np.zeros(n + 1, dtype=bool)
+    lost_voxels[lost] = True
+    boxes = ndimage.find_objects(np.where(lost_voxels[labels], labels, 0), max_label=n)
+    for label in lost:
+        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[label - 1])
         comp = labels[box] == label
         core = comp.copy()
         for axis in range(3):  # asymmetric erosion: keep voxels whose +1 neighbour is inside
