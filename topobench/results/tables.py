@@ -1,0 +1,600 @@
+"""The paper's Tables 1-7 built from a tidy results table.
+
+Each table is a selection of configurations (rows) and metrics (columns) from the aggregated
+cells, in the layout of Schacht et al. 2025. The selection rules follow the paper:
+
+1. Comparison per dataset: every method except Thin CLoss, post-processed, at the shortest
+   fine-tuning length; clDice and compound clDice at the weight with the highest clDice
+   (the paper's selection, Sec. A.6), every weight of the other methods.
+2. Post-processing: every configuration that has results both without and with it.
+3. Fine-tuning length: every configuration evaluated at two or more fine-tuning lengths.
+4. Critical pixel mask: Dice & CE, compound clDice, Thin CLoss and CLoss (all with the same
+   pixel loss), on the datasets that have Thin CLoss results.
+5. Pixel-wise loss: clDice against compound clDice at the same weight.
+6. Compound clDice optimisation: datasets with a sweep of three or more compound clDice
+   weights (pass ``datasets`` for the paper's example alone).
+7. Runtime: seconds per fine-tuning epoch and minutes per fine-tuning, per loss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from topobench.errors import InvalidParameterError
+from topobench.results.aggregate import aggregate_cells, case_means
+from topobench.results.records import (
+    CONFIG_COLUMNS,
+    PRETRAINED_METHOD,
+    RUNTIME_METRICS,
+)
+from topobench.results.stats import PairedComparison, paired_comparison
+
+TABLE_NUMBERS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+
+DATASET_ORDER: tuple[str, ...] = ("Roads", "HRF-Retina", "Vessap", "CLD")
+METHOD_ORDER: tuple[str, ...] = (
+    PRETRAINED_METHOD,
+    "Dice & CE",
+    "clDice",
+    "Compound clDice",
+    "Thin CLoss",
+    "CLoss",
+    "CLoss (Dice)",
+)
+#: ``make_loss`` name of each display name, for records that do not state the loss.
+LOSS_OF_METHOD: dict[str, str] = {
+    "Dice & CE": "dice_ce",
+    "clDice": "cldice",
+    "Compound clDice": "compound_cldice",
+    "CLoss": "closs",
+    "CLoss (Dice)": "closs_dice",
+    "Thin CLoss": "thin_closs",
+}
+MASK_LABELS: dict[str, str] = {
+    "none": "w/o",
+    "skeleton": "Full skeleton",
+    "thin": "Skeleton at topological errors",
+    "context": "Context at topological errors",
+}
+POSTPROCESSING_LABELS: dict[str, str] = {"without": "w/o", "with": "with"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One figure column of a table.
+
+    Attributes
+    ----------
+    metric : str
+        Name in the tidy table.
+    label : str
+        Plain-text header (Markdown, CSV).
+    latex : str
+        LaTeX header, without the arrow.
+    higher_is_better : bool or None
+        Direction of the arrow and of the bold "best" mark; None: no arrow, no mark.
+    scale : float
+        Factor from tidy units to printed units (100 for fractions shown in percent).
+    decimals : int
+        Printed decimals when the data do not state them.
+    unit : str
+        Suffix of a printed figure (``"s"``, ``"min"``).
+    """
+
+    metric: str
+    label: str
+    latex: str
+    higher_is_better: bool | None
+    scale: float = 1.0
+    decimals: int = 3
+    unit: str = ""
+
+
+RESULT_COLUMNS: tuple[Column, ...] = (
+    Column("dice", "Dice", "Dice", True, 100.0, 2),
+    Column("cldice", "clDice", "clDice", True, 100.0, 2),
+    Column("e", "e", "$e$", False),
+    Column("e1", "e1", "$e_1$", False),
+    Column("e0", "e0", "$e_0$", False),
+    Column("e0_gt", "e0-Gt", "$e_0$-Gt", False),
+    Column("ags", "AGS", "AGS", True, 100.0, 2),
+)
+RUNTIME_COLUMNS: tuple[Column, ...] = (
+    Column("seconds_per_epoch", "Time/epoch", "Time/epoch", None, 1.0, 0, "s"),
+    Column("minutes_per_training", "Time/training", "Time/training", None, 1.0, 0, "min"),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One figure of a table, in printed units (percent for Dice, clDice, AGS).
+
+    ``value`` is None for a missing figure, which prints as ``"n/a"``.
+    """
+
+    value: float | None
+    decimals: int
+    unit: str = ""
+    std: float | None = None
+    fold_std: float | None = None
+    n: int | None = None
+    n_folds: int | None = None
+    comparison: PairedComparison | None = None
+    best: bool = False
+
+    def text(self) -> str:
+        """The figure as printed, e.g. ``"79.69"``, ``"22s"`` or ``"n/a"``."""
+        if self.value is None:
+            return "n/a"
+        return f"{self.value:.{self.decimals}f}{self.unit}"
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row: a configuration and its figures (one :class:`Cell` per table column)."""
+
+    dataset: str
+    source: str
+    method: str
+    gamma: float | None
+    group: str
+    cells: tuple[Cell, ...]
+    details: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """A rendered-ready table: caption, layout flags, rows.
+
+    Attributes
+    ----------
+    number : int
+        The paper's table number (1-7).
+    caption : str
+        Caption text, without the "Table N:" prefix.
+    group_label : str or None
+        Header of the table's leading column (e.g. ``"Post-Processing"``), if it has one.
+    columns : tuple of Column
+    rows : tuple of TableRow
+    show_dataset, show_source, show_gamma : bool
+        Whether the Dataset, Source and Weight columns are printed.
+    repeat_gamma : bool
+        False where the paper prints the weight only on the first row of a method's block.
+    baseline : str or None
+        Method every other row is compared with.
+    significance : float
+        Level below which a Wilcoxon p-value earns the marker.
+    """
+
+    number: int
+    caption: str
+    group_label: str | None
+    columns: tuple[Column, ...]
+    rows: tuple[TableRow, ...]
+    show_dataset: bool
+    show_source: bool
+    show_gamma: bool
+    repeat_gamma: bool
+    baseline: str | None
+    significance: float
+
+    def has_comparisons(self) -> bool:
+        """Whether any cell carries a paired comparison."""
+        return any(c.comparison is not None for r in self.rows for c in r.cells)
+
+
+# --------------------------------------------------------------------------------------------
+# configuration helpers
+
+
+def _none_if_nan(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _key(values: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(_none_if_nan(v) for v in values)
+
+
+def _effective_loss(frame: pd.DataFrame) -> pd.Series:
+    by_method = frame["method"].map(LOSS_OF_METHOD).fillna("")
+    loss = frame["loss"].where(frame["loss"] != "", by_method)
+    return loss.where(frame["method"] != PRETRAINED_METHOD, "pretrained")
+
+
+def _prefer_postprocessed(cfg: pd.DataFrame) -> pd.DataFrame:
+    """Keep the post-processed configurations where a configuration has them."""
+    others = [c for c in CONFIG_COLUMNS if c != "postprocessing"]
+    has_with = cfg.groupby(others, dropna=False)["postprocessing"].transform(
+        lambda s: (s == "with").any()
+    )
+    return cfg[~has_with.astype(bool) | (cfg["postprocessing"] == "with")]
+
+
+def _shortest_finetune(cfg: pd.DataFrame) -> pd.DataFrame:
+    """Keep, per configuration, its shortest fine-tuning length (the standard 5 % schedule)."""
+    others = [c for c in CONFIG_COLUMNS if c != "finetune_epochs"]
+    shortest = cfg.groupby(others, dropna=False)["finetune_epochs"].transform("min")
+    return cfg[cfg["finetune_epochs"].isna() | (cfg["finetune_epochs"] == shortest)]
+
+
+def standard_configurations(cfg: pd.DataFrame) -> pd.DataFrame:
+    """Keep post-processed results where present, each at its shortest fine-tuning length."""
+    return _shortest_finetune(_prefer_postprocessed(cfg))
+
+
+def _rank(order: Sequence[str], seen: Iterable[str]) -> dict[str, int]:
+    ranks = {name: i for i, name in enumerate(order)}
+    for name in seen:
+        ranks.setdefault(name, len(ranks))
+    return ranks
+
+
+# --------------------------------------------------------------------------------------------
+# row selection per table: each returns the selected configurations with a "group" column
+
+
+def _select_1(cfg: pd.DataFrame) -> pd.DataFrame:
+    cfg = standard_configurations(cfg[cfg["loss_"] != "thin_closs"])
+    swept = cfg["loss_"].isin(["cldice", "compound_cldice"]) & cfg["cldice_mean"].notna()
+    best = cfg[swept].sort_values(["cldice_mean", "gamma"], ascending=[False, True])
+    best = best.drop_duplicates(["source", "dataset", "method"])
+    keep = ~swept | cfg.index.isin(
+        cfg[swept].reset_index().merge(best[["source", "dataset", "method", "gamma"]])
+        .set_index("index").index
+    )
+    return cfg[keep].assign(group="")
+
+
+def _select_2(cfg: pd.DataFrame) -> pd.DataFrame:
+    cfg = _shortest_finetune(cfg[cfg["postprocessing"].isin(["with", "without"])])
+    others = [c for c in CONFIG_COLUMNS if c != "postprocessing"]
+    both = cfg.groupby(others, dropna=False)["postprocessing"].transform("nunique") == 2
+    cfg = cfg[both]
+    return cfg.assign(group=cfg["postprocessing"].map(POSTPROCESSING_LABELS))
+
+
+def _select_3(cfg: pd.DataFrame) -> pd.DataFrame:
+    cfg = _prefer_postprocessed(cfg[cfg["finetune_epochs"].notna()])
+    others = [c for c in CONFIG_COLUMNS if c != "finetune_epochs"]
+    lengths = cfg.groupby(others, dropna=False)["finetune_epochs"].transform("nunique")
+    cfg = cfg[lengths >= 2]
+    return cfg.assign(group=cfg["finetune_epochs"].map(lambda v: f"{v:g}"))
+
+
+def _select_4(cfg: pd.DataFrame) -> pd.DataFrame:
+    cfg = standard_configurations(cfg)
+    thin = set(cfg.loc[cfg["loss_"] == "thin_closs", "dataset"])
+    cfg = cfg[cfg["dataset"].isin(thin)]
+    cfg = cfg[cfg["loss_"].isin(["dice_ce", "compound_cldice", "thin_closs", "closs"])]
+    mask = cfg["critical_mask"].where(cfg["critical_mask"] != "", "none")
+    return cfg.assign(group=mask.map(lambda m: MASK_LABELS.get(m, m)))
+
+
+def _select_5(cfg: pd.DataFrame) -> pd.DataFrame:
+    cfg = standard_configurations(cfg[cfg["loss_"].isin(["cldice", "compound_cldice"])])
+    losses = cfg.groupby(["source", "dataset", "gamma"], dropna=False)["loss_"].transform(
+        "nunique"
+    )
+    return cfg[losses == 2].assign(group="")
+
+
+def _select_6(cfg: pd.DataFrame) -> pd.DataFrame:
+    cfg = standard_configurations(cfg)
+    compound = cfg[cfg["loss_"] == "compound_cldice"]
+    swept = compound.groupby(["source", "dataset"])["gamma"].nunique()
+    swept = {dataset for (_, dataset), n in swept.items() if n >= 3}
+    cfg = cfg[cfg["dataset"].isin(swept)]
+    return cfg[cfg["loss_"].isin(["pretrained", "dice_ce", "compound_cldice", "closs"])].assign(
+        group=""
+    )
+
+
+_SELECTORS: dict[int, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    1: _select_1,
+    2: _select_2,
+    3: _select_3,
+    4: _select_4,
+    5: _select_5,
+    6: _select_6,
+}
+_GROUP_LABELS: dict[int, str | None] = {
+    1: None,
+    2: "Post-Processing",
+    3: "Epochs",
+    4: "Critical pixel mask",
+    5: None,
+    6: None,
+    7: None,
+}
+_TITLES: dict[int, str] = {
+    1: "Quantitative results.",
+    2: "Post-Processing. Example for {datasets}.",
+    3: "Fine-tuning length. Example for {datasets}.",
+    4: "Critical pixel mask. Example for {datasets}.",
+    5: "Pixel-wise loss: clDice (Dice loss) against compound clDice (Dice and CE loss) at the "
+    "same weight.",
+    6: "Compound clDice optimization. Example for {datasets}.",
+    7: "Runtime. Example for {datasets}.",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# building
+
+
+def build_table(
+    tidy: pd.DataFrame,
+    number: int,
+    *,
+    baseline: str | None = "Dice & CE",
+    datasets: Sequence[str] | None = None,
+    significance: float = 0.05,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> ResultTable:
+    """Build the paper's table ``number`` (1-7) from a tidy results table.
+
+    Parameters
+    ----------
+    tidy : pandas.DataFrame
+        Rows as from :func:`topobench.results.load_results`.
+    number : int
+        Table number, 1-7 (see the module docstring for each table's rows).
+    baseline : str or None
+        Method (display name) each row is compared with, case by case, in its dataset; None
+        for no comparison. Comparisons need per-case figures on both sides.
+    datasets : sequence of str, optional
+        Only these datasets (default: every dataset that has the table's data).
+    significance : float
+        Wilcoxon p-value below which a figure gets the marker.
+    confidence, n_resamples, seed
+        Bootstrap options of :func:`topobench.results.paired_comparison`.
+
+    Returns
+    -------
+    ResultTable
+        Figures in printed units; the best value per dataset and column is marked ``best``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``number`` is not 1-7.
+    """
+    if number not in TABLE_NUMBERS:
+        raise InvalidParameterError(f"expected a table number 1-7, got {number!r}")
+    if datasets:
+        tidy = tidy[tidy["dataset"].isin(list(datasets))]
+    dataset_rank = _rank(DATASET_ORDER, tidy["dataset"])
+    source_rank = _rank((), tidy["source"])
+    if number == 7:
+        return _build_runtime(tidy, dataset_rank, source_rank)
+
+    columns = RESULT_COLUMNS
+    metrics = [c.metric for c in columns]
+    cells = aggregate_cells(tidy[tidy["metric"].isin(metrics)])
+    cell_index = {
+        _key(row[list(CONFIG_COLUMNS) + ["metric"]]): row
+        for _, row in cells.iterrows()
+    }
+    cfg = cells[list(CONFIG_COLUMNS)].drop_duplicates().reset_index(drop=True)
+    cldice = cells[cells["metric"] == "cldice"][[*CONFIG_COLUMNS, "mean"]]
+    cfg = cfg.merge(cldice.rename(columns={"mean": "cldice_mean"}), how="left",
+                    on=list(CONFIG_COLUMNS))
+    cfg["loss_"] = _effective_loss(cfg)
+    selected = _SELECTORS[number](cfg)
+    selected = _sort(selected, dataset_rank, source_rank)
+
+    per_case = case_means(tidy[tidy["metric"].isin(metrics)]) if baseline else None
+    case_index = (
+        {k: g.set_index("case")["value"] for k, g in per_case.groupby(
+            [*CONFIG_COLUMNS, "metric"], dropna=False, sort=False)}
+        if per_case is not None and not per_case.empty else {}
+    )
+    case_index = {_key(k): v for k, v in case_index.items()}
+
+    rows = []
+    for _, config in selected.iterrows():
+        config_key = _key(config[list(CONFIG_COLUMNS)])
+        base = _baseline_config(selected, config, baseline) if baseline else None
+        row_cells = []
+        for column in columns:
+            cell = cell_index.get((*config_key, column.metric))
+            comparison = None
+            if base is not None and base != config_key:
+                comparison = _compare(
+                    case_index.get((*config_key, column.metric)),
+                    case_index.get((*base, column.metric)),
+                    column.scale, confidence, n_resamples, seed,
+                )
+            row_cells.append(_cell(cell, column, comparison))
+        rows.append(
+            TableRow(
+                dataset=config["dataset"],
+                source=config["source"],
+                method=config["method"],
+                gamma=_none_if_nan(config["gamma"]),
+                group=config["group"],
+                cells=tuple(row_cells),
+                details=tuple(
+                    (c, _none_if_nan(config[c]))
+                    for c in ("loss", "alpha", "critical_mask", "pretrain_epochs",
+                              "finetune_epochs", "postprocessing")
+                ),
+            )
+        )
+    rows = _mark_best(rows, columns)
+    return ResultTable(
+        number=number,
+        caption=_caption(number, rows, baseline, significance),
+        group_label=_GROUP_LABELS[number],
+        columns=columns,
+        rows=tuple(rows),
+        show_dataset=number in (1, 5) or len({r.dataset for r in rows}) > 1,
+        show_source=len({r.source for r in rows}) > 1,
+        show_gamma=True,
+        repeat_gamma=number not in (2, 3),
+        baseline=baseline,
+        significance=significance,
+    )
+
+
+def build_tables(
+    tidy: pd.DataFrame, numbers: Iterable[int] = TABLE_NUMBERS, **options: Any
+) -> list[ResultTable]:
+    """Build several tables (options as :func:`build_table`); tables without rows are dropped."""
+    tables = [build_table(tidy, n, **options) for n in numbers]
+    return [t for t in tables if t.rows]
+
+
+def _sort(cfg: pd.DataFrame, dataset_rank: dict[str, int],
+          source_rank: dict[str, int]) -> pd.DataFrame:
+    method_rank = _rank(METHOD_ORDER, sorted(set(cfg["method"]) - set(METHOD_ORDER)))
+    keys = pd.DataFrame({
+        "d": cfg["dataset"].map(dataset_rank),
+        "s": cfg["source"].map(source_rank),
+        "m": cfg["method"].map(method_rank),
+        "g": cfg["gamma"].fillna(-1.0),
+        "a": cfg["alpha"].fillna(-1.0),
+        "c": cfg["critical_mask"],
+        "p": cfg["pretrain_epochs"].fillna(-1.0),
+        "f": cfg["finetune_epochs"].fillna(-1.0),
+        "pp": cfg["postprocessing"].map({"without": 1, "with": 2}).fillna(0),
+    }, index=cfg.index)
+    order = keys.sort_values(list(keys.columns), kind="stable").index
+    return cfg.loc[order]
+
+
+def _baseline_config(selected: pd.DataFrame, config: pd.Series,
+                     baseline: str) -> tuple[Any, ...] | None:
+    """The configuration of ``baseline`` that ``config`` is compared with, if any."""
+    same = selected[(selected["dataset"] == config["dataset"])
+                    & (selected["source"] == config["source"])
+                    & (selected["method"] == baseline)]
+    if same.empty:
+        return None
+    match = same[same["postprocessing"] == config["postprocessing"]]
+    chosen = match.iloc[0] if not match.empty else same.iloc[0]
+    return _key(chosen[list(CONFIG_COLUMNS)])
+
+
+def _compare(values: pd.Series | None, base: pd.Series | None, scale: float,
+             confidence: float, n_resamples: int, seed: int) -> PairedComparison | None:
+    if values is None or base is None:
+        return None
+    common = values.index.intersection(base.index)
+    if len(common) == 0:
+        return None
+    result = paired_comparison(values.loc[common].to_numpy(), base.loc[common].to_numpy(),
+                               confidence=confidence, n_resamples=n_resamples, seed=seed)
+    return result.scaled(scale)
+
+
+def _cell(cell: pd.Series | None, column: Column,
+          comparison: PairedComparison | None) -> Cell:
+    if cell is None or pd.isna(cell["mean"]):
+        return Cell(value=None, decimals=column.decimals, unit=column.unit)
+    decimals = cell["decimals"]
+    return Cell(
+        value=float(cell["mean"]) * column.scale,
+        decimals=column.decimals if pd.isna(decimals) else int(decimals),
+        unit=column.unit,
+        std=None if pd.isna(cell["std"]) else float(cell["std"]) * column.scale,
+        fold_std=None if pd.isna(cell["fold_std"]) else float(cell["fold_std"]) * column.scale,
+        n=None if pd.isna(cell["n"]) else int(cell["n"]),
+        n_folds=int(cell["n_folds"]),
+        comparison=comparison,
+    )
+
+
+def _mark_best(rows: list[TableRow], columns: Sequence[Column]) -> list[TableRow]:
+    """Mark the best printed value per dataset and column (ties all marked)."""
+    out = list(rows)
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        members = [i for i, r in enumerate(rows) if r.dataset == dataset]
+        for j, column in enumerate(columns):
+            if column.higher_is_better is None:
+                continue
+            printed = {i: float(rows[i].cells[j].text()) for i in members
+                       if rows[i].cells[j].value is not None}
+            if not printed:
+                continue
+            pick = max if column.higher_is_better else min
+            best = pick(printed.values())
+            for i, value in printed.items():
+                if value == best:
+                    cells = list(out[i].cells)
+                    cells[j] = replace(cells[j], best=True)
+                    out[i] = replace(out[i], cells=tuple(cells))
+    return out
+
+
+def _caption(number: int, rows: Sequence[TableRow], baseline: str | None,
+             significance: float) -> str:
+    datasets = ", ".join(dict.fromkeys(r.dataset for r in rows)) or "n/a"
+    parts = [_TITLES[number].format(datasets=datasets)]
+    fine_tuned = [dict(r.details).get("postprocessing") for r in rows
+                  if r.method != PRETRAINED_METHOD]
+    if number in (3, 4, 5, 6) and fine_tuned and all(p == "with" for p in fine_tuned):
+        parts.append("All results are post-processed.")
+    if number == 4:
+        parts.append("All methods differ only in the critical pixel mask.")
+    if number != 7 and any(c.n for r in rows for c in r.cells):
+        parts.append("Mean over cases, then over folds.")
+    if any(c.comparison is not None for r in rows for c in r.cells):
+        parts.append(
+            f"\N{DAGGER}: p < {significance:g}, two-sided Wilcoxon signed-rank test against "
+            f"{baseline} over the same cases."
+        )
+    return " ".join(parts)
+
+
+def _build_runtime(tidy: pd.DataFrame, dataset_rank: dict[str, int],
+                   source_rank: dict[str, int]) -> ResultTable:
+    columns = RUNTIME_COLUMNS
+    runtime = tidy[tidy["metric"].isin(RUNTIME_METRICS)]
+    grouped = runtime.groupby(["source", "dataset", "method", "metric"], dropna=False,
+                              sort=False).agg(value=("value", "mean"),
+                                              decimals=("decimals", "max"),
+                                              n=("value", "size"))
+    configs = grouped.reset_index()[["source", "dataset", "method"]].drop_duplicates()
+    method_rank = _rank(METHOD_ORDER, sorted(set(configs["method"]) - set(METHOD_ORDER)))
+    configs = configs.assign(
+        _d=configs["dataset"].map(dataset_rank), _s=configs["source"].map(source_rank),
+        _m=configs["method"].map(method_rank),
+    ).sort_values(["_d", "_s", "_m"], kind="stable")
+    rows = []
+    for _, config in configs.iterrows():
+        row_cells = []
+        for column in columns:
+            key = (config["source"], config["dataset"], config["method"], column.metric)
+            if key in grouped.index:
+                hit = grouped.loc[key]
+                decimals = column.decimals if pd.isna(hit["decimals"]) else int(hit["decimals"])
+                row_cells.append(Cell(value=float(hit["value"]), decimals=decimals,
+                                      unit=column.unit, n=int(hit["n"])))
+            else:
+                row_cells.append(Cell(value=None, decimals=column.decimals, unit=column.unit))
+        rows.append(TableRow(dataset=config["dataset"], source=config["source"],
+                             method=config["method"], gamma=None, group="",
+                             cells=tuple(row_cells)))
+    devices = sorted(set(runtime["device"]) - {""})
+    caption = _TITLES[7].format(datasets=", ".join(dict.fromkeys(r.dataset for r in rows))
+                                or "n/a")
+    caption += " Fine-tuning: seconds per epoch and minutes per training."
+    if devices:
+        caption += " Hardware: " + ", ".join(devices) + "."
+    return ResultTable(
+        number=7, caption=caption, group_label=None, columns=columns, rows=tuple(rows),
+        show_dataset=len({r.dataset for r in rows}) > 1,
+        show_source=len({r.source for r in rows}) > 1,
+        show_gamma=False, repeat_gamma=True, baseline=None, significance=0.05,
+    )
+
