@@ -27,7 +27,7 @@ def test_betti_command_prints_numbers_per_file(tmp_path):
         f"{b},5x5x5,26,1,0,1",
     ]
     result = runner.invoke(app, ["betti", str(a), "-c", "4"])
-    assert result.exit_code == 0 and "ring.png" in result.output
+    assert result.exit_code == 0 and "│ 4 " in result.output and "│ 1 " in result.output
 
 
 def test_betti_command_reports_bad_input_with_exit_2(tmp_path):
