@@ -34,6 +34,7 @@ from topobench import __version__
 from topobench.errors import InvalidParameterError
 from topobench.io import write_mask
 from topobench.masks import resolve_connectivity
+from topobench.metrics import betti_numbers
 from topobench.metrics.windows import sliding_windows
 
 __all__ = [
@@ -445,12 +446,15 @@ def _bridges(
     target: np.ndarray,
     avoid: list[tuple[int, ...]],
     n_bridges: int,
+    connectivity: int,
 ) -> tuple[np.ndarray, list[tuple[int, ...]]]:
     """Thin false-positive segments (outside the target) joining two structures."""
     shape = target.shape
     added = np.zeros(shape, dtype=bool)
     centres: list[tuple[int, ...]] = []
-    lo_len, hi_len = (6.0, 30.0) if len(shape) == 2 else (4.0, 20.0)
+    lo_len, hi_len = (6.0, 45.0) if len(shape) == 2 else (4.0, 24.0)
+    clearance = ndimage.distance_transform_edt(~target)
+    betti = betti_numbers(target, connectivity=connectivity)
     attempts = 0
     while len(centres) < n_bridges and attempts < 200 * max(n_bridges, 1):
         attempts += 1
@@ -469,19 +473,39 @@ def _bridges(
         if ok.size == 0:
             continue
         pb = pb_all[int(rng.choice(ok))]
-        centre = (pa + pb) / 2
-        if any(np.linalg.norm(centre - np.array(c)) < 15 for c in avoid + centres):
+        if any(np.linalg.norm((pa + pb) / 2 - np.array(c)) < 15 for c in avoid + centres):
             continue
         n = int(np.linalg.norm(pb - pa) / 0.5) + 2
-        segment = _rasterise(shape, pa + np.linspace(0, 1, n)[:, None] * (pb - pa))
-        line = _thicken(segment, 1.0) & ~target
-        if line.sum() < lo_len:
+        pts = pa + np.linspace(0, 1, n)[:, None] * (pb - pa)
+        # The middle of the segment must cross only background: one connection per bridge.
+        da, db = np.linalg.norm(pts - pa, axis=1), np.linalg.norm(pts - pb, axis=1)
+        middle = (da > drawing.radii[a] + 3.0) & (db > drawing.radii[b] + 3.0)
+        if middle.sum() < 4:
             continue
-        # Skip segments that already run mostly inside the target (no new connection).
-        if (segment & target).sum() > 0.7 * segment.sum():
+        mid = np.clip(np.rint(pts[middle]).astype(int), 0, np.array(shape) - 1)
+        if clearance[tuple(mid.T)].min() < 2.0:
             continue
+        line = _thicken(_rasterise(shape, pts), 1.0) & ~target
+        if added.any() and (ndimage.binary_dilation(line, iterations=2) & added).any():
+            continue  # bridges never touch each other
+        # Fill the tiny background pockets a line can trap where it meets a structure's edge.
+        before = target | added
+        after = before | line
+        pockets = ndimage.binary_fill_holes(after) & ~after & ~ndimage.binary_fill_holes(before)
+        if pockets.any():
+            labels, _ = ndimage.label(pockets)
+            sizes = np.bincount(labels.ravel())
+            small = np.flatnonzero(sizes < (25 if len(shape) == 2 else 60))
+            line |= np.isin(labels, small[small > 0])
+        # Keep it only if it makes exactly one false connection: it merges two pieces or
+        # closes one loop (checked on the Betti numbers, with the case's connectivity).
+        now = betti_numbers(after | line, connectivity=connectivity)
+        if (betti[0] - now[0]) + (now[1] - betti[1]) != 1 or now[2:] != betti[2:]:
+            continue
+        betti = now
         added |= line
-        centres.append(tuple(int(c) for c in np.rint(centre)))
+        clearance = ndimage.distance_transform_edt(~(target | added))
+        centres.append(tuple(int(c) for c in np.rint((pa + pb) / 2)))
     return added, centres
 
 
@@ -573,7 +597,7 @@ def make_case(
     gap_centres, gap_radii = _cut_gaps(rng, drawing, kept, counter, gaps, min_piece)
     thinned = _thin(target, kept, counter) if thinning else 0
 
-    bridge_mask, bridge_centres = _bridges(rng, drawing, target, gap_centres, bridges)
+    bridge_mask, bridge_centres = _bridges(rng, drawing, target, gap_centres, bridges, conn)
     clearance = ndimage.distance_transform_edt(~(target | bridge_mask))
     blob_mask, n_blobs = _blobs(rng, clearance, blobs, ndim)
 

@@ -1,0 +1,137 @@
+"""Synthetic data: the injected errors are where and how many the manifest says."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from topobench.cli import app
+from topobench.errors import InvalidParameterError
+from topobench.io import read_mask
+from topobench.metrics import betti_numbers, e0_gt
+from topobench.synth import KINDS, make_case, synthesize
+
+KIND_NAMES = list(KINDS)
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_e0_gt_counts_the_injected_gaps(kind, seed):
+    case = make_case(kind, seed=seed, gaps=3)
+    assert case.target.shape == KINDS[kind]
+    assert case.errors.gaps == 3
+    assert e0_gt(case.pred, case.target) == pytest.approx(case.expected_e0_gt) == 3.0
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_gaps_are_designed_for_their_window_and_connectivity(connectivity):
+    case = make_case("roads2d", seed=3, gaps=4, window=128, connectivity=connectivity)
+    assert case.n_windows == 9
+    assert case.errors.gaps == 4
+    got = e0_gt(case.pred, case.target, window=128, connectivity=connectivity)
+    assert got == pytest.approx(4 / 9)
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_false_positives_lie_outside_the_target(kind):
+    case = make_case(kind, seed=2, gaps=0, thinning=False)
+    # Without gaps and thinning the prediction covers the whole target ...
+    assert np.all(case.pred[case.target])
+    # ... and adds bridges, blobs and noise outside it.
+    extra = case.pred & ~case.target
+    assert extra.sum() >= case.errors.noise_pixels > 0
+    assert case.errors.blobs > 0 and case.errors.bridges > 0
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_each_bridge_is_one_false_connection(kind):
+    case = make_case(kind, seed=4, gaps=0, blobs=0, noise=0, thinning=False, bridges=2)
+    assert case.errors.bridges >= 1
+    b_pred, b_target = betti_numbers(case.pred), betti_numbers(case.target)
+    # Each bridge either merges two pieces or closes one loop, nothing else.
+    merged = b_target[0] - b_pred[0]
+    loops = b_pred[1] - b_target[1]
+    assert merged + loops == case.errors.bridges
+    assert b_pred[2:] == b_target[2:]
+
+
+def test_gap_centres_are_missing_from_the_prediction():
+    case = make_case("vessels2d", seed=5, gaps=3)
+    for centre in case.gap_centers:
+        assert case.target[centre] and not case.pred[centre]
+
+
+def test_same_seed_same_case_and_different_seeds_differ():
+    a, b = make_case("tubes3d", seed=7), make_case("tubes3d", seed=7)
+    np.testing.assert_array_equal(a.target, b.target)
+    np.testing.assert_array_equal(a.pred, b.pred)
+    assert not np.array_equal(a.target, make_case("tubes3d", seed=8).target)
+
+
+def test_invalid_parameters():
+    with pytest.raises(InvalidParameterError, match="kind"):
+        make_case("spirals2d")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="shape"):
+        make_case("vessels2d", shape=(64, 64, 64))
+    with pytest.raises(InvalidParameterError, match="connectivity"):
+        make_case("tubes3d", connectivity=8)
+    with pytest.raises(InvalidParameterError, match="gaps"):
+        make_case("vessels2d", gaps=-1)
+
+
+def test_synthesize_writes_files_and_manifest(tmp_path):
+    manifest = synthesize(tmp_path, kind="tubes3d", n=2, seed=1, shape=(24, 48, 48))
+    assert manifest["kind"] == "tubes3d" and manifest["n"] == 2
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+    for entry in manifest["cases"]:
+        target = read_mask(tmp_path / entry["gt"])
+        pred = read_mask(tmp_path / entry["pred"])
+        assert entry["gt"].endswith(".nii.gz")
+        assert target.shape == (24, 48, 48)
+        assert e0_gt(pred, target) == entry["expected"]["e0_gt"] == entry["errors"]["gaps"]
+
+
+def test_cases_do_not_depend_on_n(tmp_path):
+    synthesize(tmp_path / "a", kind="vessels2d", n=1, seed=2)
+    synthesize(tmp_path / "b", kind="vessels2d", n=3, seed=2)
+    a = read_mask(tmp_path / "a" / "gt" / "vessels2d_000.png")
+    b = read_mask(tmp_path / "b" / "gt" / "vessels2d_000.png")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_synth_command(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "synth",
+            str(tmp_path / "d"),
+            "--kind",
+            "roads2d",
+            "--n",
+            "2",
+            "--seed",
+            "3",
+            "--shape",
+            "200",
+            "--format",
+            "tif",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "d" / "gt").iterdir()) == [
+        "roads2d_000.tif",
+        "roads2d_001.tif",
+    ]
+    assert read_mask(tmp_path / "d" / "pred" / "roads2d_001.tif").shape == (200, 200)
+    assert "roads2d_001" in result.output
+
+
+def test_synth_command_rejects_a_3d_png(tmp_path):
+    result = CliRunner().invoke(
+        app, ["synth", str(tmp_path), "--kind", "tubes3d", "--format", "png"]
+    )
+    assert result.exit_code == 2
+    assert "png" in result.output
