@@ -25,6 +25,7 @@ _COMMAND_MODULES = [
     "topobench.cli.metrics_cmd",
     "topobench.cli.evaluate_cmd",
     "topobench.cli.synth_cmd",
+    "topobench.cli.train_cmd",
     "topobench.cli.results_cmd",
 ]
 

@@ -1,0 +1,59 @@
+"""Reference training runner for the paper's protocol (SPEC section 5).
+
+Pretrain a segmentation network with Dice & CE, fine-tune it with a topology-aware loss for a
+short share of the epochs, predict with both models, post-process and evaluate::
+
+    from topobench.training import TrainConfig, train
+    result = train(TrainConfig(data="Dataset001", out="runs", loss="closs", gamma=0.1))
+    result.summary["postprocessed"]["e0_gt"]
+
+Needs the ``torch`` extra.
+"""
+
+from topobench.training.data import (
+    Case,
+    Dataset,
+    DatasetError,
+    PatchSampler,
+    load_case,
+    load_or_create_splits,
+    make_splits,
+    normalize_intensity,
+    scan_dataset,
+)
+from topobench.training.inference import predict_case, sliding_window_positions
+from topobench.training.loop import TrainEvent
+from topobench.training.model import UNet, UNetConfig
+from topobench.training.runner import (
+    LOSSES,
+    RunError,
+    TrainConfig,
+    TrainResult,
+    finetune_epochs,
+    run_name,
+    train,
+)
+
+__all__ = [
+    "LOSSES",
+    "Case",
+    "Dataset",
+    "DatasetError",
+    "PatchSampler",
+    "RunError",
+    "TrainConfig",
+    "TrainEvent",
+    "TrainResult",
+    "UNet",
+    "UNetConfig",
+    "finetune_epochs",
+    "load_case",
+    "load_or_create_splits",
+    "make_splits",
+    "normalize_intensity",
+    "predict_case",
+    "run_name",
+    "scan_dataset",
+    "sliding_window_positions",
+    "train",
+]
