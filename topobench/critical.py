@@ -19,11 +19,14 @@ never imported by this module.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import cc3d
 import edt as _edt
 import numpy as np
+from scipy import ndimage as ndi
 
 from topobench.errors import InvalidMaskError, InvalidParameterError
 from topobench.masks import as_mask
@@ -37,6 +40,8 @@ __all__ = [
 ]
 
 MaskKind = Literal["context", "thin"]
+_FULL_CONNECTIVITY = {2: 8, 3: 26}
+_SMALL = 1 << 16  # arrays below this size use scipy's distance transform
 _MASK_KINDS = ("context", "thin")
 
 
@@ -152,20 +157,102 @@ def _distance_to(features: np.ndarray) -> np.ndarray:
     """
     if not features.any():
         return np.full(features.shape, np.inf, dtype=np.float32)
+    if features.size < _SMALL:  # scipy has less overhead on small arrays; both are exact
+        return ndi.distance_transform_edt(~features)
     return _edt.edt(~features, black_border=False, parallel=1)
 
 
-def _context(skeleton: np.ndarray, covered: np.ndarray, region: np.ndarray) -> tuple[
-    np.ndarray, np.ndarray
-]:
-    """Split ``skeleton`` by ``covered`` and return (error skeleton, context in ``region``)."""
+def _reach(skeleton: np.ndarray, region: np.ndarray, max_steps: int = 24) -> int | None:
+    """Smallest ``r`` such that every ``region`` pixel lies within ``r`` box steps of ``skeleton``.
+
+    ``None`` when ``max_steps`` dilations do not cover ``region``.
+    """
+    covered = skeleton
+    missing = region & ~covered
+    steps = 0
+    while missing.any():
+        if steps == max_steps:
+            return None
+        covered = _dilate_box(covered)
+        missing &= ~covered
+        steps += 1
+    return steps
+
+
+def _volume(box: list[tuple[int, int]]) -> int:
+    return math.prod(b - a for a, b in box)
+
+
+def _error_boxes(error: np.ndarray, margin: int) -> list[tuple[slice, ...]] | None:
+    """Bounding boxes of the pieces of ``error``, grown by ``margin`` and merged where they meet.
+
+    ``None`` when the boxes would cover much of the array (then whole-array work is cheaper).
+    """
+    labels = cc3d.connected_components(error, connectivity=_FULL_CONNECTIVITY[error.ndim])
+    boxes = [
+        [(max(sl.start - margin, 0), min(sl.stop + margin, n)) for sl, n in zip(obj, error.shape)]
+        for obj in ndi.find_objects(labels)
+        if obj is not None
+    ]
+    if len(boxes) > 256:
+        return None
+    merged = True
+    while merged:  # merge two boxes where their union is no larger than the two apart
+        merged = False
+        out: list[list[tuple[int, int]]] = []
+        for box in boxes:
+            for other in out:
+                union = [(min(a0, b0), max(a1, b1)) for (a0, a1), (b0, b1) in zip(box, other)]
+                if _volume(union) <= _volume(box) + _volume(other):
+                    other[:] = union
+                    merged = True
+                    break
+            else:
+                out.append(box)
+        boxes = out
+    volume = sum(_volume(box) for box in boxes)
+    if volume > 0.5 * error.size:
+        return None
+    return [tuple(slice(a, b) for a, b in box) for box in boxes]
+
+
+def _context(skeleton: np.ndarray, covered: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """``region & (dist(E) < dist(K))``, ``E = skeleton & ~covered``, ``K = skeleton & covered``.
+
+    Exact. Every ``region`` pixel lies within a distance ``R`` of the skeleton (found by box
+    dilations), so a pixel with ``dist(E) < dist(K)`` lies within ``R`` of ``E``, and only
+    ``E``/``K`` pixels within ``2R`` of ``E`` can decide it: both distance transforms then run on
+    small boxes around the pieces of ``E`` (each box's rim of width ``R`` is only context) instead
+    of the whole array.
+    """
     error = skeleton & ~covered
     if not error.any():
-        return error, np.zeros_like(region)
+        return np.zeros_like(region)
     correct = skeleton & covered
     if not correct.any():
-        return error, region.copy()
-    return error, region & (_distance_to(error) < _distance_to(correct))
+        return region.copy()
+    steps = _reach(skeleton, region)
+    boxes = None
+    if steps is not None:
+        reach = steps * float(np.sqrt(region.ndim)) + 0.5  # Chebyshev steps -> Euclidean bound
+        core = int(np.ceil(reach)) + 1
+        boxes = _error_boxes(error, 2 * core)
+    if boxes is None:
+        return region & (_distance_to(error) < _distance_to(correct))
+    out = np.zeros_like(region)
+    for box in boxes:
+        d_error = _distance_to(error[box])
+        d_correct = _distance_to(correct[box])
+        inside = region[box] & (d_error < d_correct) & (d_error <= reach)
+        # keep only the box's core: pixels at least `core` away from a cut (non-border) side
+        keep = []
+        for sl, n in zip(box, region.shape):
+            lo = 0 if sl.start == 0 else core
+            hi = (sl.stop - sl.start) if sl.stop == n else (sl.stop - sl.start - core)
+            keep.append(slice(lo, max(hi, lo)))
+        keep = tuple(keep)
+        out[box][keep] |= inside[keep]
+    return out
 
 
 def critical_components(
@@ -209,13 +296,13 @@ def critical_components(
     if np.array_equal(xb, y):
         empty = np.zeros(y.shape, dtype=bool)
         return CriticalMask(missed=empty, false=empty.copy())
-    # Missed connections: target skeleton outside the prediction.
-    missed_skel, missed = _context(binary_soft_skeleton(y, iterations), xb, y)
-    # False connections: prediction skeleton outside the target.
-    false_skel, false = _context(binary_soft_skeleton(xb, iterations), y, xb)
+    skel_y = binary_soft_skeleton(y, iterations)
+    skel_x = binary_soft_skeleton(xb, iterations)
     if mask == "thin":
-        return CriticalMask(missed=missed_skel, false=false_skel)
-    return CriticalMask(missed=missed, false=false)
+        return CriticalMask(missed=skel_y & ~xb, false=skel_x & ~y)
+    # Missed connections: the target skeleton outside the prediction, with its context in Y.
+    # False connections: the prediction skeleton outside the target, with its context in Xb.
+    return CriticalMask(missed=_context(skel_y, xb, y), false=_context(skel_x, y, xb))
 
 
 def critical_mask(

@@ -123,6 +123,42 @@ def test_matches_a_brute_force_reference(shape, seed):
     assert np.array_equal(critical_mask(x, y), _brute_force(x, y))
 
 
+def _thin_case(shape, seed):
+    """Random 3-pixel-wide segments; the prediction has gaps cut into them and extra blobs."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(shape, bool)
+    for _ in range(6):
+        a, b = rng.integers(0, shape, size=(2, len(shape)))
+        for t in np.linspace(0, 1, 4 * max(shape)):
+            y[tuple(np.round(a + t * (b - a)).astype(int))] = True
+    y = ndi.binary_dilation(y, iterations=1)
+    x = y.copy()
+    for centre in rng.integers(0, shape, size=(4, len(shape))):
+        x[tuple(slice(max(c - 3, 0), c + 3) for c in centre)] = False
+    for centre in rng.integers(0, shape, size=(3, len(shape))):
+        x[tuple(slice(max(c - 2, 0), c + 2) for c in centre)] = True
+    return x, y
+
+
+@pytest.mark.parametrize("shape", [(96, 96), (24, 48, 48)])
+def test_local_boxes_match_the_whole_array_computation(shape, monkeypatch):
+    import topobench.critical as critical
+
+    used = []
+    boxes = critical._error_boxes
+
+    def spy(error, margin):
+        out = boxes(error, margin)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(critical, "_error_boxes", spy)
+    for seed in range(6):
+        x, y = _thin_case(shape, seed)
+        assert np.array_equal(critical_mask(x, y), _brute_force(x, y)), seed
+    assert any(used)  # the box path did run
+
+
 def test_batches_and_dtypes():
     y = _line_2d()
     x = y.copy()
