@@ -359,6 +359,22 @@ def _read_cases(path: Path, columns: Sequence[str], *, repair: bool) -> list[dic
     return rows
 
 
+def _sort_cases(path: Path, columns: Sequence[str]) -> None:
+    """Rewrite ``cases.csv`` in case-name order (workers finish out of order); atomic."""
+    rows = _read_cases(path, columns, repair=False)
+    ordered = sorted(rows, key=lambda row: row["case"])
+    if ordered == rows:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        f.write(_csv_line(columns))
+        for row in ordered:
+            f.write(_csv_line([row[c] for c in columns]))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def _write_json_atomic(path: Path, obj: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
@@ -570,7 +586,9 @@ def _process_pool(tasks: Iterator[CaseTask], workers: int) -> Iterator[CaseResul
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask(tasks: Iterator[CaseTask], address: str, workers: int) -> Iterator[CaseResult]:
+def _dask(
+    tasks: Iterator[CaseTask], address: str, workers: int, timeout: float
+) -> Iterator[CaseResult]:
     """Evaluate on a Dask cluster (``"local"``: start a LocalCluster of ``workers`` processes)."""
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -586,7 +604,7 @@ def _dask(tasks: Iterator[CaseTask], address: str, workers: int) -> Iterator[Cas
         client = Client(cluster)
     else:
         try:
-            client = Client(address, timeout="20s")
+            client = Client(address, timeout=timeout)
         except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address...
             raise TopobenchError(
                 f"cannot connect to the Dask scheduler at {address}: {exc}"
@@ -634,6 +652,7 @@ def run_evaluation(
     maps_dir: str | Path | None = None,
     workers: int | None = None,
     dask: str | None = None,
+    dask_timeout: float = 30.0,
     resume: bool = False,
     overwrite: bool = False,
     on_start: Callable[[int, int], None] | None = None,
@@ -663,6 +682,8 @@ def run_evaluation(
     dask : str, optional
         Dask scheduler address, or ``"local"`` to start a LocalCluster of ``workers`` processes.
         Workers must see the same file paths.
+    dask_timeout : float
+        Seconds to wait for the scheduler to answer.
     resume : bool
         Skip the cases already in ``cases.csv`` (a torn last line is cut off first). Refused when
         ``summary.json`` records another metric configuration.
@@ -701,8 +722,8 @@ def run_evaluation(
     has_results = cases_path.exists() and cases_path.stat().st_size > 0
     if has_results and not (resume or overwrite):
         raise InvalidParameterError(
-            f"{out} already holds results ({CASES_FILE}); pass resume to continue that run or "
-            "overwrite to start again"
+            f"{out} already holds results ({CASES_FILE}); continue that run with resume "
+            "(--resume) or start again with overwrite (--overwrite)"
         )
     previous: dict[str, Any] = {}
     if resume and has_results:
@@ -768,7 +789,7 @@ def run_evaluation(
         maps = Path(maps_dir) if maps_dir is not None else None
         tasks = (CaseTask(p, proto, threshold, maps) for p in todo)
         if dask is not None:
-            results = _dask(tasks, dask, n_workers)
+            results = _dask(tasks, dask, n_workers, dask_timeout)
         elif n_workers == 1 or len(todo) <= 1:
             results = _serial(tasks)
         else:
@@ -793,6 +814,7 @@ def run_evaluation(
     finally:
         case_log.close()
         failure_log.close()
+    _sort_cases(cases_path, columns)
     final = summary("complete", failures)
     _write_json_atomic(summary_path, final)
     return EvaluationReport(out, final, len(todo), len(done), tuple(failures))

@@ -113,7 +113,7 @@ def evaluate_command(
     Exit status: 0 when every case succeeded, 1 when some case failed or had no partner,
     2 for a usage error.
     """
-    from topobench.evaluate import run_evaluation, summary_table
+    from topobench.evaluate import CaseResult, run_evaluation, summary_table
     from topobench.metrics import resolve_protocol
 
     if fmt not in ("rich", "md", "latex"):
@@ -158,14 +158,15 @@ def evaluate_command(
 
         def on_start(n_todo: int, n_skipped: int) -> None:
             progress.update(task_id, total=n_todo)
+            progress.start()
             if n_skipped and not quiet:
                 err_console.print(f"resuming: {n_skipped} cases already done")
 
-        def on_result(result) -> None:  # noqa: ANN001 - CaseResult
+        def on_result(result: CaseResult) -> None:
             status = "[green]ok" if result.ok else "[red]failed"
             progress.update(task_id, advance=1, last=f"{status}[/] {escape(result.case)}")
 
-        with progress:
+        try:
             report = run_evaluation(
                 pred_dir,
                 gt_dir,
@@ -182,6 +183,8 @@ def evaluate_command(
                 on_start=on_start,
                 on_result=on_result,
             )
+        finally:
+            progress.stop()
 
     summary = report.summary
     if fmt in ("md", "latex"):
