@@ -196,13 +196,17 @@ def read_run(run_dir: str | Path, *, include_running: bool = False) -> pd.DataFr
     ReadError
         If ``run.json`` is missing, malformed or of another format.
     """
-    run_dir = Path(run_dir)
+    return normalise_tidy(_run_rows(Path(run_dir), include_running=include_running))
+
+
+def _run_rows(run_dir: Path, *, include_running: bool) -> pd.DataFrame:
+    """Tidy rows of one run, not yet normalised (see :func:`read_run`)."""
     record = _read_json(run_dir / "run.json")
     fmt = record.get("format")
     if fmt != RUN_FORMAT:
         raise ReadError(f"{run_dir / 'run.json'}: expected format {RUN_FORMAT!r}, got {fmt!r}")
     if record.get("status", "complete") != "complete" and not include_running:
-        return empty_tidy()
+        return pd.DataFrame(columns=list(TIDY_COLUMNS))
     for key in ("dataset", "loss", "method"):
         if not isinstance(record.get(key), str):
             raise ReadError(f"{run_dir / 'run.json'}: expected a string {key!r}, "
@@ -240,7 +244,7 @@ def read_run(run_dir: str | Path, *, include_running: bool = False) -> pd.DataFr
         config["postprocessing"] = postprocessing or ""
         parts.append(_case_rows(read_case_table(path), config))
     parts.append(_runtime_rows(record, dict(base, **fine_tuned)))
-    return normalise_tidy(pd.concat(parts, ignore_index=True))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _runtime_rows(record: Mapping[str, Any], config: dict[str, Any]) -> pd.DataFrame:
@@ -266,14 +270,16 @@ def read_case_table(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype={"case": str}, keep_default_na=False)
+        frame = pd.read_csv(path, dtype={"case": str})
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ReadError(f"cannot read {path}: {exc}") from exc
     if "case" not in frame.columns:
         raise ReadError(f"{path}: expected a 'case' column, got {list(frame.columns)}")
+    frame["case"] = frame["case"].fillna("")
     metrics = [c for c in frame.columns if c not in _NON_METRIC_COLUMNS]
     for column in metrics:
-        frame[column] = _parse_numbers(frame[column], column, path)
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = _parse_numbers(frame[column].fillna(""), column, path)
     return frame[["case", *metrics]]
 
 
@@ -313,6 +319,7 @@ def read_case_csv(
         "topobench_version": summary.get("topobench_version", ""),
     }
     return normalise_tidy(_case_rows(read_case_table(path), config))
+
 
 
 def load_results(
@@ -361,7 +368,7 @@ def load_results(
 
 def _read_file(path: Path) -> pd.DataFrame:
     if path.name == "run.json":
-        return read_run(path.parent)
+        return _run_rows(path.parent, include_running=False)
     try:
         header = pd.read_csv(path, nrows=0).columns
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError,
@@ -382,7 +389,7 @@ def _read_directory(path: Path, *, include_running: bool) -> list[pd.DataFrame]:
         run_dirs = sorted(p.parent for p in path.rglob("run.json"))
     parts = []
     for run_dir in run_dirs:
-        rows = read_run(run_dir, include_running=include_running)
+        rows = _run_rows(run_dir, include_running=include_running)
         if rows.empty:
             warnings.warn(f"skipped {run_dir}: run is not complete", UserWarning, stacklevel=3)
         parts.append(rows)

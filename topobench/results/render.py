@@ -117,6 +117,16 @@ def _is_significant(cell: Cell, table: ResultTable) -> bool:
     return c is not None and c.p_value < table.significance
 
 
+def _protocols(table: ResultTable) -> list[str]:
+    """Distinct metric configurations of the table's rows (recorded as comments)."""
+    found: dict[str, None] = {}
+    for row in table.rows:
+        for name in str(dict(row.details).get("protocol") or "").split(" | "):
+            if name:
+                found[name] = None
+    return list(found)
+
+
 def _std_text(cell: Cell) -> str:
     return "" if cell.std is None else f"{cell.std:.{cell.decimals}f}"
 
@@ -148,6 +158,7 @@ def table_to_markdown(table: ResultTable, *, show_std: bool = False) -> str:
     align = ["---"] * len(labels) + ["---:"] * len(table.columns)
     lines = [
         f"<!-- topobench {__version__} -->",
+        *(f"<!-- metric configuration: {p} -->" for p in _protocols(table)),
         f"**Table {table.number}: {table.caption}**",
         "",
         "| " + " | ".join(header) + " |",
@@ -187,6 +198,7 @@ def table_to_latex(table: ResultTable, *, show_std: bool = False) -> str:
     caption = latex_escape(table.caption).replace("\N{DAGGER}", r"$^\dagger$")
     lines = [
         f"% topobench {__version__}; needs \\usepackage{{booktabs}}",
+        *(f"% metric configuration: {p}" for p in _protocols(table)),
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{caption}}}",

@@ -329,6 +329,53 @@ _TITLES: dict[int, str] = {
 # building
 
 
+@dataclass
+class _Prepared:
+    """Aggregates shared by the tables built from one tidy table."""
+
+    tidy: pd.DataFrame
+    cells: pd.DataFrame
+    cell_index: dict[tuple[Any, ...], pd.Series]
+    configs: pd.DataFrame
+    case_index: dict[tuple[Any, ...], pd.Series]
+    protocols: dict[tuple[Any, ...], str]
+    dataset_rank: dict[str, int]
+    source_rank: dict[str, int]
+    comparisons: dict[tuple[Any, ...], PairedComparison | None]
+
+
+def _prepare(tidy: pd.DataFrame, datasets: Sequence[str] | None) -> _Prepared:
+    if datasets:
+        tidy = tidy[tidy["dataset"].isin(list(datasets))]
+    metrics = [c.metric for c in RESULT_COLUMNS]
+    figures = tidy[tidy["metric"].isin(metrics)]
+    cells = aggregate_cells(figures)
+    keys = [*CONFIG_COLUMNS, "metric"]
+    cell_index = {
+        _key(values): cells.iloc[i]
+        for i, values in enumerate(cells[keys].itertuples(index=False, name=None))
+    }
+    configs = cells[list(CONFIG_COLUMNS)].drop_duplicates().reset_index(drop=True)
+    cldice = cells[cells["metric"] == "cldice"][[*CONFIG_COLUMNS, "mean"]]
+    configs = configs.merge(cldice.rename(columns={"mean": "cldice_mean"}), how="left",
+                            on=list(CONFIG_COLUMNS))
+    configs["loss_"] = _effective_loss(configs)
+    per_case = case_means(figures)
+    case_index = {
+        _key(k): g.set_index("case")["value"]
+        for k, g in per_case.groupby(keys, dropna=False, sort=False)
+    } if not per_case.empty else {}
+    protocols = {
+        _key(k): " | ".join(sorted(set(g) - {""}))
+        for k, g in tidy.groupby(list(CONFIG_COLUMNS), dropna=False, sort=False)["protocol"]
+    } if not tidy.empty else {}
+    return _Prepared(
+        tidy=tidy, cells=cells, cell_index=cell_index, configs=configs, case_index=case_index,
+        protocols=protocols, dataset_rank=_rank(DATASET_ORDER, tidy["dataset"]),
+        source_rank=_rank((), tidy["source"]), comparisons={},
+    )
+
+
 def build_table(
     tidy: pd.DataFrame,
     number: int,
@@ -368,53 +415,65 @@ def build_table(
     InvalidParameterError
         If ``number`` is not 1-7.
     """
-    if number not in TABLE_NUMBERS:
-        raise InvalidParameterError(f"expected a table number 1-7, got {number!r}")
-    if datasets:
-        tidy = tidy[tidy["dataset"].isin(list(datasets))]
-    dataset_rank = _rank(DATASET_ORDER, tidy["dataset"])
-    source_rank = _rank((), tidy["source"])
-    if number == 7:
-        return _build_runtime(tidy, dataset_rank, source_rank)
+    return build_tables(tidy, (number,), baseline=baseline, datasets=datasets,
+                        significance=significance, confidence=confidence,
+                        n_resamples=n_resamples, seed=seed, keep_empty=True)[0]
 
+
+def build_tables(
+    tidy: pd.DataFrame,
+    numbers: Iterable[int] = TABLE_NUMBERS,
+    *,
+    baseline: str | None = "Dice & CE",
+    datasets: Sequence[str] | None = None,
+    significance: float = 0.05,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    keep_empty: bool = False,
+) -> list[ResultTable]:
+    """Build several tables at once (options as :func:`build_table`), sharing the aggregation.
+
+    Tables without rows are left out unless ``keep_empty``.
+    """
+    numbers = list(numbers)
+    for number in numbers:
+        if number not in TABLE_NUMBERS:
+            raise InvalidParameterError(f"expected a table number 1-7, got {number!r}")
+    prepared = _prepare(tidy, datasets)
+    tables = []
+    for number in numbers:
+        if number == 7:
+            table = _build_runtime(prepared)
+        else:
+            table = _build_results_table(prepared, number, baseline, significance,
+                                         (confidence, n_resamples, seed))
+        if table.rows or keep_empty:
+            tables.append(table)
+    return tables
+
+
+def _build_results_table(prepared: _Prepared, number: int, baseline: str | None,
+                         significance: float,
+                         bootstrap: tuple[float, int, int]) -> ResultTable:
     columns = RESULT_COLUMNS
-    metrics = [c.metric for c in columns]
-    cells = aggregate_cells(tidy[tidy["metric"].isin(metrics)])
-    cell_index = {
-        _key(row[list(CONFIG_COLUMNS) + ["metric"]]): row
-        for _, row in cells.iterrows()
-    }
-    cfg = cells[list(CONFIG_COLUMNS)].drop_duplicates().reset_index(drop=True)
-    cldice = cells[cells["metric"] == "cldice"][[*CONFIG_COLUMNS, "mean"]]
-    cfg = cfg.merge(cldice.rename(columns={"mean": "cldice_mean"}), how="left",
-                    on=list(CONFIG_COLUMNS))
-    cfg["loss_"] = _effective_loss(cfg)
-    selected = _SELECTORS[number](cfg)
-    selected = _sort(selected, dataset_rank, source_rank)
-
-    per_case = case_means(tidy[tidy["metric"].isin(metrics)]) if baseline else None
-    case_index = (
-        {k: g.set_index("case")["value"] for k, g in per_case.groupby(
-            [*CONFIG_COLUMNS, "metric"], dropna=False, sort=False)}
-        if per_case is not None and not per_case.empty else {}
-    )
-    case_index = {_key(k): v for k, v in case_index.items()}
-
+    selected = _SELECTORS[number](prepared.configs)
+    selected = _sort(selected, prepared.dataset_rank, prepared.source_rank)
     rows = []
     for _, config in selected.iterrows():
         config_key = _key(config[list(CONFIG_COLUMNS)])
         base = _baseline_config(selected, config, baseline) if baseline else None
         row_cells = []
         for column in columns:
-            cell = cell_index.get((*config_key, column.metric))
+            cell = prepared.cell_index.get((*config_key, column.metric))
             comparison = None
             if base is not None and base != config_key:
-                comparison = _compare(
-                    case_index.get((*config_key, column.metric)),
-                    case_index.get((*base, column.metric)),
-                    column.scale, confidence, n_resamples, seed,
-                )
+                comparison = _cached_comparison(prepared, config_key, base, column, bootstrap)
             row_cells.append(_cell(cell, column, comparison))
+        details = [(c, _none_if_nan(config[c]))
+                   for c in ("loss", "alpha", "critical_mask", "pretrain_epochs",
+                             "finetune_epochs", "postprocessing")]
+        details.append(("protocol", prepared.protocols.get(config_key, "")))
         rows.append(
             TableRow(
                 dataset=config["dataset"],
@@ -423,11 +482,7 @@ def build_table(
                 gamma=_none_if_nan(config["gamma"]),
                 group=config["group"],
                 cells=tuple(row_cells),
-                details=tuple(
-                    (c, _none_if_nan(config[c]))
-                    for c in ("loss", "alpha", "critical_mask", "pretrain_epochs",
-                              "finetune_epochs", "postprocessing")
-                ),
+                details=tuple(details),
             )
         )
     rows = _mark_best(rows, columns)
@@ -446,12 +501,17 @@ def build_table(
     )
 
 
-def build_tables(
-    tidy: pd.DataFrame, numbers: Iterable[int] = TABLE_NUMBERS, **options: Any
-) -> list[ResultTable]:
-    """Build several tables (options as :func:`build_table`); tables without rows are dropped."""
-    tables = [build_table(tidy, n, **options) for n in numbers]
-    return [t for t in tables if t.rows]
+def _cached_comparison(prepared: _Prepared, config_key: tuple[Any, ...],
+                       base: tuple[Any, ...], column: Column,
+                       bootstrap: tuple[float, int, int]) -> PairedComparison | None:
+    key = (config_key, base, column.metric, bootstrap)
+    if key not in prepared.comparisons:
+        prepared.comparisons[key] = _compare(
+            prepared.case_index.get((*config_key, column.metric)),
+            prepared.case_index.get((*base, column.metric)),
+            column.scale, *bootstrap,
+        )
+    return prepared.comparisons[key]
 
 
 def _sort(cfg: pd.DataFrame, dataset_rank: dict[str, int],
@@ -556,10 +616,10 @@ def _caption(number: int, rows: Sequence[TableRow], baseline: str | None,
     return " ".join(parts)
 
 
-def _build_runtime(tidy: pd.DataFrame, dataset_rank: dict[str, int],
-                   source_rank: dict[str, int]) -> ResultTable:
+def _build_runtime(prepared: _Prepared) -> ResultTable:
     columns = RUNTIME_COLUMNS
-    runtime = tidy[tidy["metric"].isin(RUNTIME_METRICS)]
+    dataset_rank, source_rank = prepared.dataset_rank, prepared.source_rank
+    runtime = prepared.tidy[prepared.tidy["metric"].isin(RUNTIME_METRICS)]
     grouped = runtime.groupby(["source", "dataset", "method", "metric"], dropna=False,
                               sort=False).agg(value=("value", "mean"),
                                               decimals=("decimals", "max"),
