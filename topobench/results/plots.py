@@ -62,8 +62,8 @@ def plot_gamma_sweep(
 ) -> Path:
     """Plot each metric against the weight gamma, one row of panels per dataset.
 
-    Every method with a weight is a line (error bars: std over cases where known); methods
-    without one (nnU-Net, Dice & CE) are dashed horizontal reference lines.
+    Every method with a weight is a line (error bars: std of the fold means, where there are
+    two or more folds); methods without one (nnU-Net, Dice & CE) are dashed horizontal lines.
 
     Parameters
     ----------
@@ -102,7 +102,7 @@ def plot_gamma_sweep(
                 colour = colours.setdefault(label, f"C{len(colours) % 10}")
                 swept = group[group["gamma"].notna()].sort_values("gamma")
                 if not swept.empty:
-                    err = swept["std"].to_numpy() * scale
+                    err = swept["fold_std"].to_numpy() * scale
                     ax.errorbar(swept["gamma"], swept["mean"] * scale,
                                 yerr=None if np.all(np.isnan(err)) else err,
                                 marker="o", capsize=3, label=label, color=colour)

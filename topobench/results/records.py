@@ -120,7 +120,10 @@ def normalise_tidy(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             raw = frame[column] if column in frame else ""
             series = pd.Series(raw, index=frame.index, dtype=object)
-            out[column] = series.map(_text).astype(object)
+            series = series.where(series.notna(), "")
+            if pd.api.types.infer_dtype(series, skipna=False) not in ("string", "empty"):
+                series = series.map(_text)
+            out[column] = series.astype(object)
     return out.reset_index(drop=True)
 
 
@@ -284,11 +287,17 @@ def read_case_table(path: str | Path) -> pd.DataFrame:
 
 
 def _case_rows(wide: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
-    long = wide.melt(id_vars="case", var_name="metric", value_name="value")
-    long = long[long["value"].notna()]
-    for key, value in config.items():
-        long[key] = value
-    return long
+    """Long rows (case, metric, value) of a wide per-case table, with ``config`` repeated."""
+    metrics = [c for c in wide.columns if c != "case"]
+    values = wide[metrics].to_numpy(dtype=float).ravel()
+    keep = ~np.isnan(values)
+    columns: dict[str, Any] = {
+        "case": np.repeat(wide["case"].to_numpy(dtype=object), len(metrics))[keep],
+        "metric": np.tile(np.array(metrics, dtype=object), len(wide))[keep],
+        "value": values[keep],
+    }
+    columns.update((key, [value] * int(keep.sum())) for key, value in config.items())
+    return pd.DataFrame(columns)
 
 
 def read_case_csv(
