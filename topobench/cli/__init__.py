@@ -27,6 +27,7 @@ _COMMAND_MODULES = [
     "topobench.cli.synth_cmd",
     "topobench.cli.train_cmd",
     "topobench.cli.results_cmd",
+    "topobench.cli.nnunet_cmd",
 ]
 
 

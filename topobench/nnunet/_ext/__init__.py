@@ -1,0 +1,1 @@
+"""Folder for nnU-Net's ``nnUNet_extTrainer`` variable (see :mod:`topobench.nnunet.lookup`)."""
