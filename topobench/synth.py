@@ -33,7 +33,7 @@ from scipy import ndimage
 from topobench import __version__
 from topobench.errors import InvalidParameterError
 from topobench.io import write_mask
-from topobench.masks import resolve_connectivity
+from topobench.masks import as_mask, resolve_connectivity
 from topobench.metrics import betti_numbers
 from topobench.metrics.windows import sliding_windows
 
@@ -42,6 +42,7 @@ __all__ = [
     "InjectedErrors",
     "SynthCase",
     "SynthKind",
+    "degrade",
     "make_case",
     "synthesize",
 ]
@@ -144,8 +145,13 @@ class _Drawing:
 
     mask: np.ndarray
     points: list[np.ndarray] = field(default_factory=list)  # (N, ndim) float, one per structure
-    radii: list[float] = field(default_factory=list)
+    radii: list[Any] = field(default_factory=list)  # one float, or one per point
     slab_axis: int | None = None  # membranes: cut gaps as slabs across this axis
+    ordered: bool = True  # points follow the curve (False: skeleton pixels of a real mask)
+
+    def radius(self, s: int, i: int) -> float:
+        r = self.radii[s]
+        return float(r[i]) if np.ndim(r) else float(r)
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,6 +371,7 @@ def _cut_gaps(
     """Remove up to ``n_gaps`` gaps from ``kept`` (in place), each adding exactly one piece."""
     shape = kept.shape
     base = counter.counts(kept)
+    floor = min(min_piece, counter.smallest_piece(kept))  # real masks may hold tiny pieces
     centres: list[tuple[int, ...]] = []
     radii: list[float] = []
     attempts = 0
@@ -374,7 +381,8 @@ def _cut_gaps(
         pts = drawing.points[s]
         if len(pts) < 10:
             continue
-        p = pts[int(rng.integers(3, len(pts) - 3))]
+        i = int(rng.integers(3, len(pts) - 3))
+        p = pts[i]
         centre = np.rint(p).astype(int)
         if np.any(centre < 0) or np.any(centre >= np.array(shape)):
             continue
@@ -382,7 +390,7 @@ def _cut_gaps(
             continue
         trial = kept.copy()
         if drawing.slab_axis is None:
-            radius = drawing.radii[s] + 2.0
+            radius = drawing.radius(s, i) + 2.0
             box, ball = _ball(shape, centre.astype(float), radius)
             trial[box] &= ~ball
         else:  # a sheet: cut a slab across the whole sheet, near this point of it
@@ -397,7 +405,7 @@ def _cut_gaps(
             continue
         counts = counter.counts(trial)
         delta = counts - base
-        if delta.sum() != 1 or delta.min() < 0 or counter.smallest_piece(trial) < min_piece:
+        if delta.sum() != 1 or delta.min() < 0 or counter.smallest_piece(trial) < floor:
             continue
         kept[...] = trial
         base = counts
@@ -465,21 +473,24 @@ def _bridges(
         pa = drawing.points[a][ia]
         pb_all = drawing.points[b]
         d = np.linalg.norm(pb_all - pa, axis=1)
-        ok = (d > lo_len + drawing.radii[a] + drawing.radii[b]) & (d < hi_len)
-        if a == b:  # one curve: join two points far apart along it (closes a loop)
+        ra = drawing.radius(a, ia)
+        rb_all = np.broadcast_to(drawing.radii[b], d.shape)
+        ok = (d > lo_len + ra + rb_all) & (d < hi_len)
+        if a == b and drawing.ordered:  # one curve: join points far apart along it (a loop)
             along = 0.5 * np.abs(np.arange(len(pb_all)) - ia)
             ok &= along > 3 * d
         ok = np.flatnonzero(ok)
         if ok.size == 0:
             continue
-        pb = pb_all[int(rng.choice(ok))]
+        ib = int(rng.choice(ok))
+        pb, rb = pb_all[ib], float(rb_all[ib])
         if any(np.linalg.norm((pa + pb) / 2 - np.array(c)) < 15 for c in avoid + centres):
             continue
         n = int(np.linalg.norm(pb - pa) / 0.5) + 2
         pts = pa + np.linspace(0, 1, n)[:, None] * (pb - pa)
         # The middle of the segment must cross only background: one connection per bridge.
         da, db = np.linalg.norm(pts - pa, axis=1), np.linalg.norm(pts - pb, axis=1)
-        middle = (da > drawing.radii[a] + 3.0) & (db > drawing.radii[b] + 3.0)
+        middle = (da > ra + 3.0) & (db > rb + 3.0)
         if middle.sum() < 4:
             continue
         mid = np.clip(np.rint(pts[middle]).astype(int), 0, np.array(shape) - 1)
@@ -586,10 +597,95 @@ def make_case(
     for name, value in (("gaps", gaps), ("bridges", bridges), ("blobs", blobs), ("noise", noise)):
         if value < 0:
             raise InvalidParameterError(f"{name} must be >= 0, got {value}")
-    conn = resolve_connectivity(connectivity, ndim)
     rng = np.random.default_rng(seed)
     drawing = _GENERATORS[kind](rng, shape_t)
+    degradation = {"gaps": gaps, "bridges": bridges, "blobs": blobs, "noise": noise}
+    return _degrade(
+        rng, drawing, thinning=thinning, window=window, connectivity=connectivity, **degradation
+    )
+
+
+def degrade(
+    target: Any,
+    *,
+    seed: int | Sequence[int] = 0,
+    gaps: int = 3,
+    bridges: int = 2,
+    blobs: int = 2,
+    noise: int = 20,
+    thinning: bool = True,
+    window: int | Sequence[int] | None = None,
+    connectivity: int | None = None,
+) -> SynthCase:
+    """Make a degraded prediction of a real target mask, with known, counted errors.
+
+    The same degradations as :func:`make_case`, anchored on the target's skeleton
+    (scikit-image ``skeletonize``): gaps are balls of the local radius + 2 centred on skeleton
+    pixels, kept only where they add exactly one piece in their window.
+
+    Parameters
+    ----------
+    target : array_like, shape (H, W) or (Z, H, W)
+        Binary mask (bool, {0, 1} or {0, 255}).
+    seed, gaps, bridges, blobs, noise, thinning, window, connectivity
+        As in :func:`make_case`.
+
+    Returns
+    -------
+    SynthCase
+        ``target`` is the validated input; ``expected_e0_gt`` holds for ``window`` and
+        ``connectivity``.
+    """
+    from skimage.morphology import skeletonize
+
+    mask = as_mask(target, name="target")
+    for name, value in (("gaps", gaps), ("bridges", bridges), ("blobs", blobs), ("noise", noise)):
+        if value < 0:
+            raise InvalidParameterError(f"{name} must be >= 0, got {value}")
+    skel = skeletonize(mask)
+    depth = ndimage.distance_transform_edt(mask)
+    labels, n = ndimage.label(skel, structure=np.ones((3,) * mask.ndim))
+    drawing = _Drawing(mask=mask, ordered=False)
+    if n:
+        coords = np.argwhere(skel)
+        owner = labels[tuple(coords.T)]
+        order = np.argsort(owner, kind="stable")
+        coords, owner = coords[order], owner[order]
+        splits = np.flatnonzero(np.diff(owner)) + 1
+        for part in np.split(coords, splits):
+            drawing.points.append(part.astype(float))
+            drawing.radii.append(depth[tuple(part.T)])
+    rng = np.random.default_rng(seed)
+    return _degrade(
+        rng,
+        drawing,
+        gaps=gaps,
+        bridges=bridges,
+        blobs=blobs,
+        noise=noise,
+        thinning=thinning,
+        window=window,
+        connectivity=connectivity,
+    )
+
+
+def _degrade(
+    rng: np.random.Generator,
+    drawing: _Drawing,
+    *,
+    gaps: int,
+    bridges: int,
+    blobs: int,
+    noise: int,
+    thinning: bool,
+    window: int | Sequence[int] | None,
+    connectivity: int | None,
+) -> SynthCase:
+    """Inject the errors into a prediction of ``drawing.mask`` (see the module docstring)."""
     target = drawing.mask
+    shape_t = target.shape
+    ndim = target.ndim
+    conn = resolve_connectivity(connectivity, ndim)
     counter = _PieceCounter(shape_t, window, conn)
 
     kept = target.copy()

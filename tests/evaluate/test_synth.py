@@ -12,7 +12,7 @@ from topobench.cli import app
 from topobench.errors import InvalidParameterError
 from topobench.io import read_mask
 from topobench.metrics import betti_numbers, e0_gt
-from topobench.synth import KINDS, make_case, synthesize
+from topobench.synth import KINDS, degrade, make_case, synthesize
 
 KIND_NAMES = list(KINDS)
 
@@ -135,3 +135,14 @@ def test_synth_command_rejects_a_3d_png(tmp_path):
     )
     assert result.exit_code == 2
     assert "png" in result.output
+
+
+@pytest.mark.parametrize("kind", ["roads2d", "tubes3d"])
+def test_degrade_a_given_target(kind):
+    target = make_case(kind, seed=9).target
+    case = degrade(target.astype(np.uint8) * 255, seed=1, gaps=2, bridges=1)
+    np.testing.assert_array_equal(case.target, target)
+    assert case.errors.gaps == 2 and case.errors.bridges == 1
+    assert e0_gt(case.pred, target) == case.expected_e0_gt == 2.0
+    for centre in case.gap_centers:
+        assert target[centre] and not case.pred[centre]
