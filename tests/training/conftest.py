@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from skimage.draw import line_nd
 
 from topobench.io import write_mask
@@ -55,3 +56,12 @@ def tiny2d(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny3d(tmp_path: Path) -> Path:
     return make_tiny_dataset(tmp_path / "tiny3d", 3)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One torch thread: much faster on a shared machine; restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -63,6 +63,8 @@ def train_command(
     norm: str = typer.Option("instance", "--norm", help="instance|batch|group|none."),
     foreground_fraction: float = typer.Option(
         0.33, "--foreground-fraction", help="Share of patches centred on foreground."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch (1 is fastest on a busy machine)."),
     eval_set: str = typer.Option("fold", "--eval-set", help="fold (held-out fold) or test."),
     run_name: str | None = typer.Option(None, "--run-name", help="Run directory name."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
@@ -89,7 +91,7 @@ def train_command(
         iterations_per_epoch=iterations, lr=lr, finetune_lr=finetune_lr,
         optimizer=optimizer,  # type: ignore[arg-type]
         depth=depth, width=width, norm=norm,  # type: ignore[arg-type]
-        foreground_fraction=foreground_fraction, eval_set=eval_set,  # type: ignore[arg-type]
+        foreground_fraction=foreground_fraction, threads=threads, eval_set=eval_set,  # type: ignore[arg-type]
         run_name=run_name, resume=resume, save_predictions=not no_predictions,
     )
     progress = Progress(

@@ -139,6 +139,9 @@ class TrainConfig:
     norm : {"instance", "batch", "group", "none"}
     overlap : float
         Sliding-window overlap at inference.
+    threads : int, optional
+        CPU threads torch may use during the run (None: torch's default). On a shared or busy
+        machine, 1 is often much faster than oversubscribed cores.
     eval_set : {"fold", "test"}
         Evaluate the held-out cases of ``fold`` or ``imagesTs``/``labelsTs``.
     run_name : str, optional
@@ -177,6 +180,7 @@ class TrainConfig:
     width: int = 16
     norm: Literal["instance", "batch", "group", "none"] = "instance"
     overlap: float = 0.5
+    threads: int | None = None
     eval_set: Literal["fold", "test"] = "fold"
     run_name: str | None = None
     resume: bool = False
@@ -261,6 +265,8 @@ def _validate(cfg: TrainConfig) -> None:
         problems.append(f"foreground_fraction must be in [0, 1], got {cfg.foreground_fraction}")
     if cfg.optimizer not in ("adam", "sgd"):
         problems.append(f"optimizer must be adam or sgd, got {cfg.optimizer!r}")
+    if cfg.threads is not None and cfg.threads < 1:
+        problems.append(f"threads must be >= 1, got {cfg.threads}")
     if cfg.eval_set not in ("fold", "test"):
         problems.append(f"eval_set must be fold or test, got {cfg.eval_set!r}")
     if problems:
@@ -388,11 +394,21 @@ def train(
     -------
     TrainResult
     """
+    _validate(config)
+    previous_threads = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(config, model, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(cfg: TrainConfig, model: nn.Module | None,
+           progress: ProgressCallback | None) -> TrainResult:
     from topobench.metrics import evaluate_case, resolve_protocol
     from topobench.postprocess import keep_supported
 
-    cfg = config
-    _validate(cfg)
     device = _resolve_device(cfg.device)
     amp = (device.type == "cuda") if cfg.amp is None else bool(cfg.amp)
     if device.type == "cuda":
@@ -409,7 +425,6 @@ def train(
     name = cfg.run_name or run_name(ds.name, cfg.loss, gamma, cfg.fold, cfg.seed)
     run_dir = out / name
     previous = _prepare_run_dir(cfg, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
     by_name = {c.name: c for c in ds.training}
@@ -447,8 +462,8 @@ def train(
         model = UNet(unet_config)
         divisor = unet_config.divisor
     else:
-        unet_config = None
-        divisor = getattr(getattr(model, "config", None), "divisor", 1)
+        unet_config = model.config if isinstance(model, UNet) else None
+        divisor = unet_config.divisor if unet_config is not None else 1
     model = model.to(device)
     patch = (tuple(pre_state["patch_size"]) if pre_state is not None and cfg.patch_size is None
              else _patch_size(cfg, ds, [lb.shape for lb in labels], divisor))
@@ -492,6 +507,7 @@ def train(
         "config": cfg.to_dict(),
         "started": (previous or {}).get("started", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
     }
+    run_dir.mkdir(parents=True, exist_ok=True)
     _write_json(run_dir / "run.json", record)
 
     checkpoint = run_dir / "checkpoint.pt"

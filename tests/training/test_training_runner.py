@@ -1,0 +1,220 @@
+"""End-to-end runs on tiny synthetic data: the run record, reuse of a pretraining, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from topobench.errors import InvalidParameterError
+from topobench.metrics import evaluate_case
+from topobench.training import (
+    DatasetError,
+    RunError,
+    TrainConfig,
+    TrainEvent,
+    UNet,
+    finetune_epochs,
+    train,
+)
+
+RECORD_KEYS = {
+    "format", "topobench_version", "dataset", "loss", "method", "gamma", "alpha",
+    "critical_mask", "epochs", "finetune_epochs", "fold", "seed", "protocol", "device",
+    "versions", "seconds_per_epoch", "seconds_total", "peak_memory_mb", "pretrained_from",
+    "status",
+}
+
+
+def _config(data: Path, out: Path, **kw: object) -> TrainConfig:
+    ndim = 2 if "2d" in data.name else 3
+    base = dict(data=data, out=out, epochs=3, iterations_per_epoch=3, batch_size=2, depth=2,
+                width=4, patch_size=(16, 16) if ndim == 2 else (8, 16, 16), loss="closs")
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def _metric_rows(run: Path) -> dict[str, list[dict[str, str]]]:
+    out = {}
+    for kind in ("pretrained", "raw", "postprocessed"):
+        out[kind] = [{k: v for k, v in r.items() if k != "seconds"}
+                     for r in _rows(run / f"metrics_{kind}.csv")]
+    return out
+
+
+def test_finetune_epochs_is_five_percent_at_least_one() -> None:
+    assert finetune_epochs(1000, 0.05) == 50
+    assert finetune_epochs(100, 0.05) == 5
+    assert finetune_epochs(10, 0.05) == 1
+    assert finetune_epochs(3, 0.05) == 1
+
+
+@pytest.mark.parametrize("dataset", ["tiny2d", "tiny3d"])
+def test_run_record(dataset: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    data = request.getfixturevalue(dataset)
+    events: list[TrainEvent] = []
+    result = train(_config(data, tmp_path / "runs", gamma=0.2), progress=events.append)
+    run = result.run_dir
+    assert run == tmp_path / "runs" / f"{dataset}__closs_g0.2__fold0__seed0"
+    record = json.loads((run / "run.json").read_text())
+    assert RECORD_KEYS <= set(record)
+    assert record["format"] == "topobench-run/1" and record["status"] == "complete"
+    assert (record["loss"], record["method"], record["gamma"]) == ("closs", "CLoss", 0.2)
+    assert (record["alpha"], record["critical_mask"]) == (0.5, "context")
+    assert (record["epochs"], record["finetune_epochs"]) == (3, 1)
+    assert record["protocol"]["name"] == ("default" if dataset == "tiny2d" else "vessap")
+    assert set(record["versions"]) >= {"topobench", "torch", "numpy", "python"}
+    assert record["seconds_per_epoch"]["pretrain"] > 0 and record["peak_memory_mb"] > 0
+    assert all(v is not None and v >= 0 for v in record["seconds_total"].values())
+    assert record["pretrained_from"] is None and record["device"] == "cpu"
+
+    log = _rows(run / "log.csv")
+    assert list(log[0]) == ["epoch", "phase", "loss", "seconds", "lr"]
+    assert [(r["epoch"], r["phase"]) for r in log] == [
+        ("1", "pretrain"), ("2", "pretrain"), ("3", "pretrain"), ("1", "finetune")]
+
+    # per-case CSVs: case, evaluate_case's columns, seconds; one row per held-out case
+    (case,) = record["eval_cases"]
+    suffix = ".png" if dataset == "tiny2d" else ".tif"
+    from topobench.io import read_mask
+
+    target = read_mask(next((data / "labelsTr").glob(f"{case}.*")))
+    for kind in ("pretrained", "raw", "postprocessed"):
+        rows = _rows(run / f"metrics_{kind}.csv")
+        pred = read_mask(run / "predictions" / kind / f"{case}{suffix}")
+        expected = evaluate_case(pred, target, protocol=record["protocol"]["name"])
+        assert list(rows[0]) == ["case", *expected, "seconds"]
+        assert rows[0]["case"] == case
+        for key, value in expected.items():
+            assert float(rows[0][key]) == pytest.approx(value)
+        assert result.summary[kind] == pytest.approx(expected)
+    # post-processing never adds pixels
+    raw = read_mask(run / "predictions" / "raw" / f"{case}{suffix}")
+    post = read_mask(run / "predictions" / "postprocessed" / f"{case}{suffix}")
+    assert not np.any(post & ~raw)
+
+    kinds = {(e.kind, e.phase) for e in events}
+    assert {("stage", "pretrain"), ("step", "pretrain"), ("epoch", "finetune"),
+            ("stage", "inference"), ("stage", "evaluation")} <= kinds
+
+
+def test_3d_default_protocol_gives_e2(tiny3d: Path, tmp_path: Path) -> None:
+    result = train(_config(tiny3d, tmp_path, loss="dice_ce", protocol="default", epochs=1))
+    header = list(_rows(result.run_dir / "metrics_raw.csv")[0])
+    assert header == ["case", "dice", "cldice", "e", "e0", "e1", "e2", "e0_gt", "ags", "seconds"]
+
+
+def test_training_learns_the_lines(tiny2d: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny2d, tmp_path, loss="dice_ce", epochs=15, iterations_per_epoch=8,
+                  batch_size=4, width=8, lr=3e-3, foreground_fraction=0.5)
+    result = train(cfg)
+    log = _rows(result.run_dir / "log.csv")
+    assert float(log[-2]["loss"]) < 0.6 * float(log[0]["loss"])
+    assert result.summary["pretrained"]["dice"] > 0.6
+
+
+def test_finetunes_share_one_pretraining(tiny2d: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    base = train(_config(tiny2d, runs, loss="dice_ce"))
+    assert base.record["gamma"] is None and base.record["method"] == "Dice & CE"
+    other = train(_config(tiny2d, runs, loss="compound_cldice", gamma=0.3, epochs=99,
+                          pretrained=base.run_dir))
+    rec = other.record
+    assert rec["pretrained_from"] == str(base.run_dir)
+    assert rec["epochs"] == 3  # N comes from the pretraining
+    assert rec["seconds_per_epoch"]["pretrain"] is None
+    assert rec["seconds_total"]["pretrain"] is None
+    assert [r["phase"] for r in _rows(other.run_dir / "log.csv")] == ["finetune"]
+    assert _metric_rows(other.run_dir)["pretrained"] == _metric_rows(base.run_dir)["pretrained"]
+    with pytest.raises(RunError, match="same dataset and fold"):
+        train(_config(tiny2d, runs, loss="closs", fold=1, pretrained=base.run_dir))
+    with pytest.raises(RunError, match="model_pretrained"):
+        train(_config(tiny2d, runs, loss="closs", pretrained=tmp_path))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_at(phase: str, epoch: int, step: int):
+    def hook(event: TrainEvent) -> None:
+        if (event.kind, event.phase, event.epoch, event.step) == ("step", phase, epoch, step):
+            raise _Interrupt
+
+    return hook
+
+
+@pytest.mark.parametrize(("phase", "epoch", "step"), [("pretrain", 2, 2), ("finetune", 2, 1)])
+def test_resume_gives_the_uninterrupted_result(tiny2d: Path, tmp_path: Path, phase: str,
+                                               epoch: int, step: int) -> None:
+    kw = dict(loss="thin_closs", epochs=3, finetune_epochs=2)
+    full = train(_config(tiny2d, tmp_path / "a", **kw))
+    with pytest.raises(_Interrupt):
+        train(_config(tiny2d, tmp_path / "b", **kw), progress=_interrupt_at(phase, epoch, step))
+    run_b = tmp_path / "b" / full.run_dir.name
+    assert json.loads((run_b / "run.json").read_text())["status"] == "running"
+    assert not (run_b / "metrics_raw.csv").exists()
+    with pytest.raises(RunError, match="resume"):
+        train(_config(tiny2d, tmp_path / "b", **kw))
+    with pytest.raises(RunError, match="differs in loss"):
+        train(_config(tiny2d, tmp_path / "b", **{**kw, "loss": "closs"}, run_name=run_b.name,
+                      resume=True))
+    resumed = train(_config(tiny2d, tmp_path / "b", **kw, resume=True))
+    assert resumed.record["status"] == "complete"
+    for name in ("model_pretrained.pt", "model_finetuned.pt"):
+        a = torch.load(full.run_dir / name, weights_only=False)["model"]
+        b = torch.load(run_b / name, weights_only=False)["model"]
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _metric_rows(run_b) == _metric_rows(full.run_dir)
+    drop = ("seconds",)
+    log_a = [{k: v for k, v in r.items() if k not in drop} for r in _rows(full.run_dir / "log.csv")]
+    log_b = [{k: v for k, v in r.items() if k not in drop} for r in _rows(run_b / "log.csv")]
+    assert log_a == log_b
+
+
+def test_same_seed_same_weights_other_seed_differs(tiny2d: Path, tmp_path: Path) -> None:
+    a = train(_config(tiny2d, tmp_path / "a", loss="dice_ce", epochs=1))
+    b = train(_config(tiny2d, tmp_path / "b", loss="dice_ce", epochs=1))
+    c = train(_config(tiny2d, tmp_path / "c", loss="dice_ce", epochs=1, seed=1))
+    wa, wb, wc = (torch.load(r.run_dir / "model_finetuned.pt", weights_only=False)["model"]
+                  for r in (a, b, c))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_custom_module_and_threads(tiny2d: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = UNet(ndim=2, depth=2, width=3)
+    result = train(_config(tiny2d, tmp_path, loss="dice_ce", epochs=1), model=net)
+    assert result.record["model"]["width"] == 3
+    torch.manual_seed(0)
+    tiny = torch.nn.Conv2d(1, 2, 3, padding=1)
+    result = train(_config(tiny2d, tmp_path, loss="dice_ce", epochs=1, run_name="conv",
+                           threads=2), model=tiny)
+    assert result.record["model"] == "Conv2d"
+    assert torch.get_num_threads() == 1  # restored after the run
+
+
+def test_bad_options_and_data_fail_before_training(tiny2d: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameterError, match="loss must be one of"):
+        train(_config(tiny2d, tmp_path, loss="focal"))
+    with pytest.raises(InvalidParameterError, match="multiples of 2"):
+        train(_config(tiny2d, tmp_path, patch_size=(15, 16)))
+    with pytest.raises(InvalidParameterError, match="CUDA"):
+        if torch.cuda.is_available():
+            raise InvalidParameterError("CUDA present: nothing to test")
+        train(_config(tiny2d, tmp_path, device="cuda"))
+    (tiny2d / "labelsTr" / "case_000.png").unlink()
+    with pytest.raises(DatasetError, match="case_000_0000.png"):
+        train(_config(tiny2d, tmp_path))
+    assert not (tmp_path / "tiny2d__closs_g0.1__fold0__seed0").exists()
