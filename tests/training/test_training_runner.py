@@ -54,6 +54,8 @@ def _metric_rows(run: Path) -> dict[str, list[dict[str, str]]]:
 def test_finetune_epochs_is_five_percent_at_least_one() -> None:
     assert finetune_epochs(1000, 0.05) == 50
     assert finetune_epochs(100, 0.05) == 5
+    assert finetune_epochs(50, 0.05) == 3  # half up
+    assert finetune_epochs(49, 0.05) == 2
     assert finetune_epochs(10, 0.05) == 1
     assert finetune_epochs(3, 0.05) == 1
 

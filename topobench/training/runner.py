@@ -211,8 +211,8 @@ class TrainResult:
 
 
 def finetune_epochs(epochs: int, fraction: float) -> int:
-    """Fine-tuning length: ``round(fraction * epochs)``, at least 1 (SPEC section 5)."""
-    return max(1, int(round(fraction * epochs)))
+    """Fine-tuning length: ``fraction * epochs`` rounded half up, at least 1 (SPEC section 5)."""
+    return max(1, int(np.floor(fraction * epochs + 0.5 + 1e-9)))
 
 
 def run_name(dataset: str, loss: str, gamma: float | None, fold: int, seed: int) -> str:
