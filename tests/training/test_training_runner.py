@@ -220,3 +220,22 @@ def test_bad_options_and_data_fail_before_training(tiny2d: Path, tmp_path: Path)
     with pytest.raises(DatasetError, match="case_000_0000.png"):
         train(_config(tiny2d, tmp_path))
     assert not (tmp_path / "tiny2d__closs_g0.1__fold0__seed0").exists()
+
+
+def test_eval_on_test_set(tiny2d: Path, tmp_path: Path) -> None:
+    import shutil
+
+    (tiny2d / "imagesTs").mkdir()
+    (tiny2d / "labelsTs").mkdir()
+    for name in ("case_000", "case_001"):
+        shutil.copy(tiny2d / "imagesTr" / f"{name}_0000.png",
+                    tiny2d / "imagesTs" / f"t{name}_0000.png")
+        shutil.copy(tiny2d / "labelsTr" / f"{name}.png", tiny2d / "labelsTs" / f"t{name}.png")
+    result = train(_config(tiny2d, tmp_path, loss="dice_ce", epochs=1, eval_set="test"))
+    assert result.record["eval_cases"] == ["tcase_000", "tcase_001"]
+    assert [r["case"] for r in _rows(result.run_dir / "metrics_raw.csv")] == result.record[
+        "eval_cases"]
+    shutil.rmtree(tiny2d / "labelsTs")
+    with pytest.raises(InvalidParameterError, match="labelsTs"):
+        train(_config(tiny2d, tmp_path, loss="dice_ce", epochs=1, eval_set="test",
+                      run_name="again"))
