@@ -37,6 +37,7 @@ __all__ = [
 
 Reduction = Literal["mean", "sum", "none"]
 _REDUCTIONS = ("mean", "sum", "none")
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 def prepare(pred_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -84,14 +85,13 @@ def prepare(pred_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         )
     if target.dtype == torch.bool:
         labels = target
-    elif target.is_floating_point() or target.dtype in (
-        torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64
-    ):
-        bad = (target != 0) & (target != 1)
-        if bool(bad.any()):
+    elif target.is_floating_point() or target.dtype in _INTEGER_DTYPES:
+        labels = target != 0
+        lo, hi = torch.aminmax(target)
+        if lo < 0 or hi > 1 or (target.is_floating_point() and bool((labels != target).any())):
+            bad = (target != 0) & (target != 1)
             values = torch.unique(target[bad])[:5].tolist()
             raise InvalidMaskError(f"target: expected class labels in {{0, 1}}, got also {values}")
-        labels = target != 0
     else:
         raise InvalidMaskTypeError(f"target: expected integer labels, got dtype {target.dtype}")
     if not bool(torch.isfinite(pred_logits).all()):
@@ -143,25 +143,37 @@ def _cross_entropy_map(pred_logits: torch.Tensor, target: torch.Tensor) -> torch
 
 
 def _pixel_terms(
-    pred_logits: torch.Tensor,
+    ce_map: torch.Tensor | None,
     prob: torch.Tensor,
     target: torch.Tensor,
     alpha: float,
     smooth: float,
     weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``(1 - alpha) L_Dice + alpha L_CE`` per sample; with ``weight``, restricted to its pixels."""
-    tgt = target.to(prob.dtype)
-    loss = (1.0 - alpha) * _soft_dice(prob, tgt, smooth, weight) if alpha < 1 else 0.0
-    if alpha > 0:
-        ce = _cross_entropy_map(pred_logits, target)
+    """``(1 - alpha) L_Dice + alpha L_CE`` per sample; with ``weight``, restricted to its pixels.
+
+    ``ce_map`` is the per-pixel cross-entropy (None when ``alpha == 0``), ``target`` the labels
+    as a float tensor like ``prob``.
+    """
+    loss = (1.0 - alpha) * _soft_dice(prob, target, smooth, weight) if alpha < 1 else 0.0
+    if ce_map is not None and alpha > 0:
         if weight is None:
-            ce_term = ce.flatten(1).mean(dim=1)
+            ce_term = ce_map.flatten(1).mean(dim=1)
         else:
             count = _sum_spatial(weight).clamp_min(1.0)
-            ce_term = _sum_spatial(ce * weight) / count
+            ce_term = _sum_spatial(ce_map * weight) / count
         loss = loss + alpha * ce_term
     return loss
+
+
+def _pixel_loss(
+    pred_logits: torch.Tensor, labels: torch.Tensor, alpha: float, smooth: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Per-sample ``L_pixel`` and what the masked term reuses: (loss, prob, target, CE map)."""
+    prob = foreground_probability(pred_logits)
+    tgt = labels.to(prob.dtype)
+    ce_map = _cross_entropy_map(pred_logits, labels) if alpha > 0 else None
+    return _pixel_terms(ce_map, prob, tgt, alpha, smooth), prob, tgt, ce_map
 
 
 def _reduce(per_sample: torch.Tensor, reduction: Reduction) -> torch.Tensor:
@@ -203,8 +215,7 @@ def dice_ce_loss(
     alpha = _check_weight("alpha", alpha)
     _check_common(reduction, smooth)
     labels = prepare(pred_logits, target)
-    prob = foreground_probability(pred_logits)
-    return _reduce(_pixel_terms(pred_logits, prob, labels, alpha, smooth), reduction)
+    return _reduce(_pixel_loss(pred_logits, labels, alpha, smooth)[0], reduction)
 
 
 def _target_skeleton(labels: torch.Tensor, iterations: int, dtype: torch.dtype) -> torch.Tensor:
@@ -268,8 +279,8 @@ def compound_cldice_loss(
     alpha = _check_weight("alpha", alpha)
     _check_common(reduction, smooth)
     labels = prepare(pred_logits, target)
-    prob = foreground_probability(pred_logits)
-    loss = (1.0 - gamma) * _pixel_terms(pred_logits, prob, labels, alpha, smooth)
+    pixel, prob, _, _ = _pixel_loss(pred_logits, labels, alpha, smooth)
+    loss = (1.0 - gamma) * pixel
     if gamma > 0:
         loss = loss + gamma * soft_cldice_term(prob, labels, iterations=iterations, smooth=smooth)
     return _reduce(loss, reduction)
@@ -298,10 +309,11 @@ def context_loss(
     alpha = _check_weight("alpha", alpha)
     _check_common(reduction, smooth)
     labels = prepare(pred_logits, target)
-    prob = foreground_probability(pred_logits)
-    loss = (1.0 - gamma) * _pixel_terms(pred_logits, prob, labels, alpha, smooth)
+    pixel, prob, tgt, ce_map = _pixel_loss(pred_logits, labels, alpha, smooth)
+    loss = (1.0 - gamma) * pixel
     if gamma > 0:
         critical = critical_mask(_binarise(pred_logits), labels, mask=mask, iterations=iterations)
-        weight = critical.to(prob.dtype)
-        loss = loss + gamma * _pixel_terms(pred_logits, prob, labels, alpha, smooth, weight)
+        if bool(critical.any()):  # an empty mask adds exactly 0
+            weight = critical.to(prob.dtype)
+            loss = loss + gamma * _pixel_terms(ce_map, prob, tgt, alpha, smooth, weight)
     return _reduce(loss, reduction)
