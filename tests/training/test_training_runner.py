@@ -239,3 +239,12 @@ def test_eval_on_test_set(tiny2d: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match="labelsTs"):
         train(_config(tiny2d, tmp_path, loss="dice_ce", epochs=1, eval_set="test",
                       run_name="again"))
+
+
+def test_mixed_precision_path_runs_on_cpu(tiny2d: Path, tmp_path: Path) -> None:
+    # CUDA is not needed to exercise autocast and the gradient scaler (bfloat16 on CPU)
+    result = train(_config(tiny2d, tmp_path, loss="closs", epochs=1, amp=True))
+    assert result.record["amp"] is True
+    state = torch.load(result.run_dir / "checkpoint.pt", weights_only=False)
+    assert "scaler" in state and state["phase"] == "finetune"
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
