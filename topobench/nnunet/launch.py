@@ -18,7 +18,11 @@ from typing import Any
 
 from topobench.errors import InvalidParameterError, TopobenchError
 from topobench.nnunet.lookup import EXT_TRAINER_VARIABLE, ext_trainer_environment
-from topobench.nnunet.naming import FINETUNE_FRACTION, parse_trainer_name, trainer_class_name
+from topobench.nnunet.naming import (
+    finetune_epoch_count,
+    parse_trainer_name,
+    trainer_class_name,
+)
 
 __all__ = [
     "TrainRequest",
@@ -65,7 +69,7 @@ def finetune_epochs(checkpoint: str | Path) -> int | None:
     epochs = state.get("current_epoch") if isinstance(state, dict) else None
     if not isinstance(epochs, int) or epochs < 1:
         return None
-    return max(1, round(epochs * FINETUNE_FRACTION))
+    return finetune_epoch_count(epochs)
 
 
 def resolve_trainer_name(
@@ -93,7 +97,7 @@ def resolve_trainer_name(
     finetune = pretrained is not None if finetune is None else finetune
     if finetune and epochs is None and pretrained is not None:
         epochs = finetune_epochs(pretrained)
-        if epochs == round(1000 * FINETUNE_FRACTION):
+        if epochs == finetune_epoch_count(1000):
             epochs = None  # the plain "_ft" name says the same
     return trainer_class_name(loss, gamma, finetune=finetune, epochs=epochs)
 

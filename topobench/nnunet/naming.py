@@ -31,6 +31,7 @@ __all__ = [
     "FINETUNE_FRACTION",
     "LOSS_CLASS_STEMS",
     "TrainerSpec",
+    "finetune_epoch_count",
     "parse_trainer_name",
     "trainer_class_name",
 ]
@@ -57,6 +58,14 @@ DEFAULT_GAMMA: dict[str, float | None] = {
 
 FINETUNE_FRACTION = 0.05
 """Share of nnU-Net's epochs that a ``_ft`` trainer runs (50 of 1000, as in the paper)."""
+
+
+
+def finetune_epoch_count(pretraining_epochs: int) -> int:
+    """Epochs of a fine-tuning run after ``pretraining_epochs``: :data:`FINETUNE_FRACTION` of
+    them, rounded up, at least 1 (1000 -> 50, 250 -> 13)."""
+    return max(1, math.ceil(pretraining_epochs * FINETUNE_FRACTION - 1e-9))
+
 
 _PREFIX = "nnUNetTrainer"
 _STEM_TO_LOSS = {stem: loss for loss, stem in LOSS_CLASS_STEMS.items()}

@@ -36,7 +36,12 @@ from topobench.nnunet.deep_supervision import (
     TopologyScales,
     deep_supervision_weights,
 )
-from topobench.nnunet.naming import FINETUNE_FRACTION, TrainerSpec, parse_trainer_name
+from topobench.nnunet.naming import (
+    FINETUNE_FRACTION,
+    TrainerSpec,
+    finetune_epoch_count,
+    parse_trainer_name,
+)
 
 __all__ = [
     "nnUNetTrainerTopobench",
@@ -94,7 +99,7 @@ class nnUNetTrainerTopobench(nnUNetTrainer):  # noqa: N801 - nnU-Net's naming
         if self.spec.epochs is not None:
             self.num_epochs = self.spec.epochs
         elif self.spec.finetune:
-            self.num_epochs = max(1, round(self.num_epochs * FINETUNE_FRACTION))
+            self.num_epochs = finetune_epoch_count(self.num_epochs)
 
     def _check_labels(self) -> None:
         manager = self.label_manager

@@ -1,0 +1,133 @@
+"""Topology metrics and post-processing on nnU-Net-style prediction folders (PNG, labels 0/1)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from topobench.cli import app
+from topobench.errors import TopobenchError
+from topobench.io import read_mask
+from topobench.metrics import evaluate_case
+from topobench.nnunet import evaluate_predictions
+
+
+def _lines(shape: tuple[int, int] = (48, 48)) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    m[10:12, 4:44] = 1
+    m[30:32, 4:44] = 1
+    return m
+
+
+def _cases() -> dict[str, dict[str, np.ndarray]]:
+    """Per case: reference, pretrained (a gap), fine-tuned (gap closed, plus a spurious blob)."""
+    out = {}
+    for i, shift in enumerate((0, 3)):
+        gt = np.roll(_lines(), shift, axis=0)
+        pre = gt.copy()
+        pre[:, 20:23] = 0  # both lines cut
+        ft = gt.copy()
+        ft[40:44, 40:44] = 1  # not supported by the pretrained prediction
+        out[f"case_{i:03d}"] = {"gt": gt, "pre": pre, "ft": ft}
+    return out
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> dict[str, Path]:
+    dirs = {k: tmp_path / k for k in ("gt", "pre", "ft")}
+    for d in dirs.values():
+        d.mkdir()
+    for case, masks in _cases().items():
+        for key, mask in masks.items():
+            iio.imwrite(dirs[key] / f"{case}.png", mask)  # nnU-Net writes labels 0/1
+    (dirs["ft"] / "summary.json").write_text(json.dumps({"foreground_mean": {"Dice": 0.9}}))
+    return dirs
+
+
+def test_metrics_and_postprocessing(folders: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = evaluate_predictions(
+        folders["ft"], folders["gt"], pretrained_dir=folders["pre"], out_dir=out
+    )
+    assert set(result.rows) == {"raw", "pretrained", "postprocessed"}
+    for variant, key in (("raw", "ft"), ("pretrained", "pre")):
+        for row, masks in zip(result.rows[variant], _cases().values()):
+            expected = evaluate_case(masks[key], masks["gt"])
+            assert {k: row[k] for k in expected} == pytest.approx(expected)
+    raw = result.means()["raw"]
+    post = result.means()["postprocessed"]
+    pre = result.means()["pretrained"]
+    assert raw["e0"] == 1.0 and post["e0"] == 0.0  # the blob is gone
+    assert pre["e0_gt"] == 2.0 and post["e0_gt"] == 0.0  # the closed gaps stay closed
+    assert post["dice"] == 1.0
+
+    for case, masks in _cases().items():
+        written = out / "postprocessed" / f"{case}.png"
+        assert np.array_equal(read_mask(written), masks["gt"].astype(bool))
+
+    with open(out / "metrics_postprocessed.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["case", "dice", "cldice", "e", "e0", "e1", "e0_gt", "ags", "seconds"]
+    assert [r[0] for r in rows[1:]] == ["case_000", "case_001"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_cases"] == 2 and summary["postprocessing"] == "keep_supported"
+    assert summary["protocol"]["name"] == "default"
+    assert summary["mean"]["postprocessed"]["e0"] == 0.0
+    assert summary["nnunet_foreground_mean"] == {"Dice": 0.9}
+
+
+def test_default_output_folder_and_no_pretrained(folders: dict[str, Path]) -> None:
+    result = evaluate_predictions(folders["ft"], folders["gt"], protocol="hrf")
+    assert result.out_dir == folders["ft"] / "topobench"
+    assert set(result.rows) == {"raw"}
+    assert (result.out_dir / "metrics_raw.csv").is_file()
+    assert not (result.out_dir / "postprocessed").exists()
+    assert result.protocol["betti_window"] == 292 and result.protocol["name"] == "hrf"
+
+
+def test_other_label(tmp_path: Path) -> None:
+    gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
+    gt_dir.mkdir(), pred_dir.mkdir()
+    gt = _lines() * 2
+    gt[0:3, 0:3] = 1  # another class, not evaluated
+    pred = gt.copy()
+    pred[:, 20:23] = 0
+    iio.imwrite(gt_dir / "a.png", gt)
+    iio.imwrite(pred_dir / "a.png", pred)
+    row = evaluate_predictions(pred_dir, gt_dir, label=2).rows["raw"][0]
+    assert row["e0"] == 2.0 and row["e0_gt"] == 2.0
+
+
+def test_missing_files(folders: dict[str, Path], tmp_path: Path) -> None:
+    (folders["gt"] / "case_001.png").unlink()
+    with pytest.raises(TopobenchError, match="without a reference file: case_001"):
+        evaluate_predictions(folders["ft"], folders["gt"])
+    with pytest.raises(TopobenchError, match="no such folder"):
+        evaluate_predictions(tmp_path / "absent", folders["gt"])
+
+
+def test_shape_mismatch(folders: dict[str, Path]) -> None:
+    iio.imwrite(folders["gt"] / "case_000.png", np.zeros((20, 20), np.uint8))
+    with pytest.raises(TopobenchError, match="case_000: prediction shape"):
+        evaluate_predictions(folders["ft"], folders["gt"])
+
+
+def test_cli(folders: dict[str, Path], tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "cli-out"
+    result = runner.invoke(app, [
+        "nnunet", "evaluate", str(folders["ft"]), str(folders["gt"]),
+        "--pretrained", str(folders["pre"]), "--out", str(out), "--window", "24",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "postprocessed" in result.output and (out / "summary.json").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"]["betti_window"] == summary["protocol"]["e0_gt_window"] == 24
+    result = runner.invoke(app, ["nnunet", "evaluate", str(tmp_path / "no"), str(folders["gt"])])
+    assert result.exit_code == 2 and "no such folder" in result.output

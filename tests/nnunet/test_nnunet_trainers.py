@@ -1,0 +1,119 @@
+"""The trainer classes and how nnU-Net's lookup finds them (no training here: see the slow test)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nnunetv2")
+torch = pytest.importorskip("torch")
+
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer  # noqa: E402
+from nnunetv2.utilities.find_class_by_name import recursive_find_python_class  # noqa: E402
+
+import topobench.nnunet.trainers as trainers  # noqa: E402
+from topobench.errors import InvalidParameterError  # noqa: E402
+from topobench.nnunet import (  # noqa: E402
+    ext_trainer_dir,
+    install_trainers,
+    resolve_trainer_name,
+    serve_trainers,
+)
+from topobench.nnunet.lookup import EXT_TRAINER_VARIABLE  # noqa: E402
+
+
+def test_written_out_classes_match_their_names() -> None:
+    names = [
+        n for n in trainers.__all__
+        if n.startswith("nnUNetTrainer") and n != "nnUNetTrainerTopobench"
+    ]
+    assert len(names) == 16
+    for name in names:
+        cls = getattr(trainers, name)
+        assert issubclass(cls, nnUNetTrainer)
+        assert cls.spec.class_name == name
+    assert trainers.nnUNetTrainerCLoss.spec.gamma == 0.2
+    assert trainers.nnUNetTrainerCLoss_g0p08.spec.gamma == 0.08
+    assert trainers.nnUNetTrainerCLoss_g0p1.spec.gamma == 0.1
+    assert trainers.nnUNetTrainerCLoss_ft.spec.finetune
+
+
+def test_names_served_on_demand() -> None:
+    cls = trainers.nnUNetTrainerCompoundClDice_g0p3_ft_20epochs
+    assert cls.__name__ == "nnUNetTrainerCompoundClDice_g0p3_ft_20epochs"
+    assert cls.spec.gamma == 0.3 and cls.spec.finetune and cls.spec.epochs == 20
+    assert trainers.trainer_class(cls.__name__) is cls  # one class per name
+    assert not hasattr(trainers, "nnUNetTrainerSomethingElse")
+    with pytest.raises(InvalidParameterError):
+        trainers.trainer_class("nnUNetTrainer")
+
+
+def test_base_class_needs_a_configuration() -> None:
+    with pytest.raises(InvalidParameterError, match="no loss configuration"):
+        trainers.nnUNetTrainerTopobench({}, "2d", 0, {})
+
+
+@pytest.mark.parametrize("name", ["nnUNetTrainerCLoss", "nnUNetTrainerClDice_g0p4_ft"])
+def test_nnunet_finds_them_in_the_ext_folder(name: str) -> None:
+    """nnU-Net's own search over an nnUNet_extTrainer folder, as its lookup runs it."""
+    folder = str(ext_trainer_dir())
+    found = recursive_find_python_class(
+        folder, name, None, base_folder=folder, cleanup_imports_from_base_folder=True
+    )
+    assert found is trainers.trainer_class(name)
+
+
+def test_nnunet_finds_them_through_the_shim(tmp_path: Path) -> None:
+    folder = tmp_path / "nnUNetTrainer"
+    folder.mkdir()
+    install_trainers(folder)
+    found = recursive_find_python_class(
+        str(folder), "nnUNetTrainerCLoss_g0p1", None, cleanup_imports_from_base_folder=True
+    )
+    assert found is trainers.nnUNetTrainerCLoss_g0p1
+
+
+def test_serve_trainers_patches_and_restores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nnunetv2.inference.predict_from_raw_data as predict_module
+    import nnunetv2.run.run_training as run_module
+
+    monkeypatch.setenv(EXT_TRAINER_VARIABLE, "/my/trainers")
+    originals = (run_module.recursive_find_trainer_class_by_name,
+                 predict_module.recursive_find_trainer_class_by_name)
+
+    class nnUNetTrainerMine(trainers.nnUNetTrainerCLoss):  # noqa: N801
+        pass
+
+    with serve_trainers(nnUNetTrainerMine):
+        for module in (run_module, predict_module):
+            find = module.recursive_find_trainer_class_by_name
+            assert find("nnUNetTrainerMine") is nnUNetTrainerMine
+            assert find("nnUNetTrainerCLoss_g0p3") is trainers.nnUNetTrainerCLoss_g0p3
+        assert os.environ[EXT_TRAINER_VARIABLE].split(os.pathsep) == [
+            "/my/trainers", str(ext_trainer_dir())
+        ]
+    assert (run_module.recursive_find_trainer_class_by_name,
+            predict_module.recursive_find_trainer_class_by_name) == originals
+    assert os.environ[EXT_TRAINER_VARIABLE] == "/my/trainers"
+
+
+@pytest.mark.parametrize(("epochs_done", "expected"), [
+    (1000, "nnUNetTrainerCLoss_ft"),
+    (250, "nnUNetTrainerCLoss_ft_13epochs"),
+])
+def test_finetuning_length_from_checkpoint(tmp_path: Path, epochs_done: int, expected: str) -> None:
+    ckpt = tmp_path / "checkpoint_final.pth"
+    torch.save({"current_epoch": epochs_done, "trainer_name": "nnUNetTrainer"}, ckpt)
+    assert resolve_trainer_name(loss="closs", pretrained=ckpt) == expected
+    name = resolve_trainer_name(loss="closs", pretrained=ckpt, epochs=7)
+    assert name == "nnUNetTrainerCLoss_ft_7epochs"
+    name = resolve_trainer_name(loss="closs", pretrained=ckpt, finetune=False)
+    assert name == "nnUNetTrainerCLoss"
+
+
+def test_explicit_trainer_name_wins() -> None:
+    assert resolve_trainer_name(trainer="nnUNetTrainer_250epochs") == "nnUNetTrainer_250epochs"
+    with pytest.raises(InvalidParameterError):
+        resolve_trainer_name(trainer="nnUNetTrainer", gamma=0.1)
