@@ -552,7 +552,10 @@ def _process_pool(tasks: Iterator[CaseTask], workers: int) -> Iterator[CaseResul
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    # forkserver: safe beside the threads of a progress display; the server imports the
+    # metrics once, so that each worker starts as a cheap fork of it.
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["topobench.evaluate"])
     ahead = 2 * workers
     pending: dict[Any, CaseTask] = {}
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
