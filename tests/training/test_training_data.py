@@ -155,3 +155,14 @@ def test_small_images_are_padded_to_the_patch() -> None:
     sampler = PatchSampler([label[None].astype(np.float32)], [label], (8, 8), augment=False)
     x, y = sampler.batch(2, np.random.default_rng(0))
     assert x.shape == (2, 1, 8, 8) and int(y[0].sum()) == 35
+
+
+def test_mixed_dimensions_are_reported(tiny2d: Path) -> None:
+    import nibabel
+
+    nibabel.save(nibabel.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)),
+                 str(tiny2d / "imagesTr" / "vol_0000.nii.gz"))
+    write_mask(tiny2d / "labelsTr" / "vol.nii.gz", np.zeros((4, 4, 4), bool))
+    with pytest.raises(DatasetError, match=r"mix dimensions: 2D: 5 \(case_000, case_001, "
+                                           r"case_002, \.\.\.\); 3D: 1 \(vol\)"):
+        scan_dataset(tiny2d)

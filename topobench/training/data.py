@@ -217,13 +217,12 @@ def scan_dataset(root: str | Path, *, check: bool = True) -> Dataset:
             except TopobenchError as exc:
                 problems.append(str(exc))
                 continue
-            assert label is not None
-            ndims.setdefault(label.ndim, []).append(case.name)
+            ndims.setdefault(image.ndim - 1, []).append(case.name)
             channels.setdefault(image.shape[0], []).append(case.name)
     if len(ndims) > 1:
-        problems.append(f"cases mix dimensions: {ndims}")
+        problems.append(f"cases mix dimensions: {_groups(ndims, 'D')}")
     if len(channels) > 1:
-        problems.append(f"cases have different channel counts: {channels}")
+        problems.append(f"cases have different channel counts: {_groups(channels, ' channel(s)')}")
     if not training and not problems:
         problems.append(f"{root / 'imagesTr'}: no training cases")
     if problems:
@@ -232,10 +231,18 @@ def scan_dataset(root: str | Path, *, check: bool = True) -> Dataset:
     if ndims:
         ndim, in_channels = next(iter(ndims)), next(iter(channels))
     else:
-        image, label = load_case(training[0])
-        ndim, in_channels = label.ndim, image.shape[0]  # type: ignore[union-attr]
+        image, _ = load_case(training[0])
+        ndim, in_channels = image.ndim - 1, image.shape[0]
     name = str(metadata.get("name") or root.name)
     return Dataset(root, name, ndim, in_channels, tuple(training), tuple(test), metadata)
+
+
+def _groups(groups: dict[int, list[str]], unit: str) -> str:
+    parts = []
+    for key, names in sorted(groups.items()):
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        parts.append(f"{key}{unit}: {len(names)} ({shown})")
+    return "; ".join(parts)
 
 
 def normalize_intensity(image: np.ndarray) -> np.ndarray:
