@@ -69,6 +69,9 @@ def test_leaderboard_add_renders_published_and_own_rows(roads_runs: Path,
     assert runner.invoke(app, [*args, "--replace"]).exit_code == 0
     tidy = load_results([board])
     assert set(tidy["source"]) == {"Schacht et al. 2025", "rerun"}
+    # the published rows are rewritten unchanged, the new ones appended
+    original = LEADERBOARD.read_text().splitlines()
+    assert board.read_text().splitlines()[: len(original)] == original
     assert (tidy["source"] == "rerun").sum() == (load_results([roads_runs])).shape[0]
     result = runner.invoke(app, ["table", str(board), "-t", "1", "-f", "md", "-d", "Roads"])
     lines = result.output.splitlines()

@@ -141,7 +141,7 @@ def test_tables_2_and_3_from_runs(runs: Path, make_run: Callable[..., Path]) -> 
 def test_table_7_from_runs(runs: Path) -> None:
     table = build_table(load_results([runs]), 7)
     texts = {r.method: [c.text() for c in r.cells] for r in table.rows}
-    assert texts == {"Dice & CE": ["2s", "10min"], "CLoss": ["3s", "15min"]}
+    assert texts == {"Dice & CE": ["2.0s", "10min"], "CLoss": ["3.0s", "15min"]}
     assert "cpu" in table.caption
 
 
@@ -198,3 +198,11 @@ def test_evaluate_output_and_tidy_round_trip(tmp_path: Path, runs: Path) -> None
     pd.testing.assert_frame_equal(back, both)
     again = load_results([tmp_path / "tidy.csv"])
     assert len(again) == len(both)
+
+
+def test_an_absent_baseline_is_reported(runs: Path) -> None:
+    tidy = load_results([runs])
+    with pytest.warns(UserWarning, match="'U-Net' is not among the methods"):
+        table = build_table(tidy, 1, baseline="U-Net")
+    assert not table.has_comparisons()
+    assert "Wilcoxon" not in table.caption

@@ -170,8 +170,15 @@ def _parse_numbers(series: pd.Series, column: str, path: Path) -> pd.Series:
 
 
 def write_tidy_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a tidy table as CSV (empty fields for missing values)."""
-    normalise_tidy(frame).to_csv(path, index=False, float_format="%.10g")
+    """Write a tidy table as CSV: empty fields for missing values, numbers in their shortest
+    exact form (``0.795``, ``22``), so that rewriting a file leaves its rows unchanged."""
+    out = normalise_tidy(frame)
+    for column in NUMERIC_COLUMNS:
+        out[column] = [
+            "" if np.isnan(v) else np.format_float_positional(v, trim="-")
+            for v in out[column].to_numpy()
+        ]
+    out.to_csv(path, index=False, lineterminator="\n")
 
 
 def read_run(run_dir: str | Path, *, include_running: bool = False) -> pd.DataFrame:

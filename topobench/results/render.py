@@ -166,7 +166,8 @@ def table_to_markdown(table: ResultTable, *, show_std: bool = False) -> str:
     ]
     for row, label_cells in zip(table.rows, _label_cells(table)):
         figures = [_md_cell(c, table, show_std) for c in row.cells]
-        lines.append("| " + " | ".join(label_cells + figures) + " |")
+        labels = [text.replace("|", "\\|") for text in label_cells]
+        lines.append("| " + " | ".join(labels + figures) + " |")
     return "\n".join(lines) + "\n"
 
 

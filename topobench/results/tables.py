@@ -19,10 +19,12 @@ cells, in the layout of Schacht et al. 2025. The selection rules follow the pape
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from topobench.errors import InvalidParameterError
@@ -243,13 +245,13 @@ def _rank(order: Sequence[str], seen: Iterable[str]) -> dict[str, int]:
 def _select_1(cfg: pd.DataFrame) -> pd.DataFrame:
     cfg = standard_configurations(cfg[cfg["loss_"] != "thin_closs"])
     swept = cfg["loss_"].isin(["cldice", "compound_cldice"]) & cfg["cldice_mean"].notna()
-    best = cfg[swept].sort_values(["cldice_mean", "gamma"], ascending=[False, True])
-    best = best.drop_duplicates(["source", "dataset", "method"])
-    keep = ~swept | cfg.index.isin(
-        cfg[swept].reset_index().merge(best[["source", "dataset", "method", "gamma"]])
-        .set_index("index").index
-    )
-    return cfg[keep].assign(group="")
+    identity = ["source", "dataset", "method"]
+    best = (cfg[swept].sort_values(["cldice_mean", "gamma"], ascending=[False, True])
+            .drop_duplicates(identity).set_index(identity)["gamma"])
+    chosen = best.reindex(pd.MultiIndex.from_frame(cfg[identity])).to_numpy()
+    gamma = cfg["gamma"].to_numpy()
+    same = (gamma == chosen) | (np.isnan(gamma) & pd.isna(chosen))
+    return cfg[~swept.to_numpy() | same].assign(group="")
 
 
 def _select_2(cfg: pd.DataFrame) -> pd.DataFrame:
@@ -441,6 +443,10 @@ def build_tables(
         if number not in TABLE_NUMBERS:
             raise InvalidParameterError(f"expected a table number 1-7, got {number!r}")
     prepared = _prepare(tidy, datasets)
+    if baseline and prepared.case_index and baseline not in set(prepared.configs["method"]):
+        methods = ", ".join(sorted(set(prepared.configs["method"])))
+        warnings.warn(f"baseline {baseline!r} is not among the methods ({methods}); "
+                      "no paired comparisons", UserWarning, stacklevel=2)
     tables = []
     for number in numbers:
         if number == 7:
@@ -616,6 +622,13 @@ def _caption(number: int, rows: Sequence[TableRow], baseline: str | None,
     return " ".join(parts)
 
 
+def _runtime_decimals(value: float) -> int:
+    """Whole seconds/minutes as the paper prints them, but two significant digits below 10."""
+    if value >= 10 or value == 0:
+        return 0
+    return max(0, 1 - math.floor(math.log10(abs(value))))
+
+
 def _build_runtime(prepared: _Prepared) -> ResultTable:
     columns = RUNTIME_COLUMNS
     dataset_rank, source_rank = prepared.dataset_rank, prepared.source_rank
@@ -637,7 +650,8 @@ def _build_runtime(prepared: _Prepared) -> ResultTable:
             key = (config["source"], config["dataset"], config["method"], column.metric)
             if key in grouped.index:
                 hit = grouped.loc[key]
-                decimals = column.decimals if pd.isna(hit["decimals"]) else int(hit["decimals"])
+                decimals = (_runtime_decimals(float(hit["value"])) if pd.isna(hit["decimals"])
+                            else int(hit["decimals"]))
                 row_cells.append(Cell(value=float(hit["value"]), decimals=decimals,
                                       unit=column.unit, n=int(hit["n"])))
             else:
