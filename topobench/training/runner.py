@@ -36,6 +36,7 @@ from topobench import __version__
 from topobench.errors import InvalidParameterError, TopobenchError
 from topobench.io import write_mask
 from topobench.training.data import (
+    Case,
     Dataset,
     PatchSampler,
     load_case,
@@ -406,8 +407,7 @@ def train(
 
 def _train(cfg: TrainConfig, model: nn.Module | None,
            progress: ProgressCallback | None) -> TrainResult:
-    from topobench.metrics import evaluate_case, resolve_protocol
-    from topobench.postprocess import keep_supported
+    from topobench.metrics import resolve_protocol
 
     device = _resolve_device(cfg.device)
     amp = (device.type == "cuda") if cfg.amp is None else bool(cfg.amp)
@@ -561,24 +561,12 @@ def _train(cfg: TrainConfig, model: nn.Module | None,
     record["seconds_total"]["finetune"] = float(np.sum([r["seconds"] for r in ft_rows]))
 
     # 3. inference with both models, post-processing
-    if progress is not None:
-        progress(TrainEvent("stage", "inference", steps=len(eval_cases)))
     t0 = time.perf_counter()
-    predictions: dict[str, dict[str, np.ndarray]] = {}
-    targets: dict[str, np.ndarray] = {}
-    for i, case in enumerate(eval_cases):
-        image, label = load_case(case)
-        image = normalize_intensity(image)
-        targets[case.name] = label  # type: ignore[assignment]
-        kw = dict(patch_size=patch, overlap=cfg.overlap, batch_size=batch_size, device=device,
-                  amp=amp)
-        pre = predict_case(pretrained_model, image, **kw) > 0.5
-        raw = predict_case(model, image, **kw) > 0.5
-        post = keep_supported(raw, pre, connectivity=cfg.connectivity)
-        predictions[case.name] = {"pretrained": pre, "raw": raw, "postprocessed": post}
-        if progress is not None:
-            progress(TrainEvent("step", "inference", step=i + 1, steps=len(eval_cases),
-                                seconds=time.perf_counter() - t0))
+    predictions, targets = _predict(
+        eval_cases, pretrained_model, model, progress=progress, patch_size=patch,
+        overlap=cfg.overlap, batch_size=batch_size, device=device, amp=amp,
+        connectivity=cfg.connectivity,
+    )
     record["seconds_total"]["inference"] = time.perf_counter() - t0
     if cfg.save_predictions:
         suffix = ".png" if ds.ndim == 2 else ".tif"
@@ -587,8 +575,64 @@ def _train(cfg: TrainConfig, model: nn.Module | None,
                 write_mask(run_dir / "predictions" / kind / f"{case_name}{suffix}", mask)
 
     # 4. evaluation with and without post-processing
+    t0 = time.perf_counter()
+    summary = _evaluate(predictions, targets, protocol, run_dir, progress)
+    record["seconds_total"]["evaluation"] = time.perf_counter() - t0
+    record["peak_memory_mb"] = _peak_memory_mb(device)
+    record["summary"] = summary
+    record["status"] = "complete"
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    record["wall_seconds_last_session"] = time.time() - started
+    _write_json(run_dir / "run.json", record)
+    return TrainResult(run_dir, record, summary)
+
+
+def _predict(
+    cases: Sequence[Case],
+    pretrained_model: nn.Module,
+    model: nn.Module,
+    *,
+    progress: ProgressCallback | None,
+    connectivity: int | None,
+    **predict_options: Any,
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Binary predictions of both models and the post-processed one, with the targets."""
+    from topobench.postprocess import keep_supported
+
     if progress is not None:
-        progress(TrainEvent("stage", "evaluation", steps=3 * len(eval_cases)))
+        progress(TrainEvent("stage", "inference", steps=len(cases)))
+    t0 = time.perf_counter()
+    predictions: dict[str, dict[str, np.ndarray]] = {}
+    targets: dict[str, np.ndarray] = {}
+    for i, case in enumerate(cases):
+        image, label = load_case(case)
+        if label is None:
+            raise RunError(f"case {case.name}: no label to evaluate against")
+        image = normalize_intensity(image)
+        targets[case.name] = label
+        pre = predict_case(pretrained_model, image, **predict_options) > 0.5
+        raw = predict_case(model, image, **predict_options) > 0.5
+        post = keep_supported(raw, pre, connectivity=connectivity)
+        predictions[case.name] = {"pretrained": pre, "raw": raw, "postprocessed": post}
+        if progress is not None:
+            progress(TrainEvent("step", "inference", step=i + 1, steps=len(cases),
+                                seconds=time.perf_counter() - t0))
+    return predictions, targets
+
+
+def _evaluate(
+    predictions: dict[str, dict[str, np.ndarray]],
+    targets: dict[str, np.ndarray],
+    protocol: Any,
+    run_dir: Path,
+    progress: ProgressCallback | None,
+) -> dict[str, dict[str, float]]:
+    """Write ``metrics_<kind>.csv`` for the three prediction kinds; return the mean metrics."""
+    from topobench.metrics import evaluate_case
+
+    steps = 3 * len(predictions)
+    if progress is not None:
+        progress(TrainEvent("stage", "evaluation", steps=steps))
     t0 = time.perf_counter()
     summary: dict[str, dict[str, float]] = {}
     step = 0
@@ -600,16 +644,9 @@ def _train(cfg: TrainConfig, model: nn.Module | None,
             rows.append({"case": case_name, **metrics, "seconds": time.perf_counter() - t_case})
             step += 1
             if progress is not None:
-                progress(TrainEvent("step", "evaluation", step=step, steps=3 * len(eval_cases),
+                progress(TrainEvent("step", "evaluation", step=step, steps=steps,
                                     seconds=time.perf_counter() - t0))
         _write_metrics(run_dir / f"metrics_{kind}.csv", rows)
         names = [k for k in rows[0] if k not in ("case", "seconds")]
         summary[kind] = {k: float(np.mean([r[k] for r in rows])) for k in names}
-    record["seconds_total"]["evaluation"] = time.perf_counter() - t0
-    record["peak_memory_mb"] = _peak_memory_mb(device)
-    record["summary"] = summary
-    record["status"] = "complete"
-    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    record["wall_seconds_last_session"] = time.time() - started
-    _write_json(run_dir / "run.json", record)
-    return TrainResult(run_dir, record, summary)
+    return summary
