@@ -104,6 +104,13 @@ def test_run_record(dataset: str, request: pytest.FixtureRequest, tmp_path: Path
     post = read_mask(run / "predictions" / "postprocessed" / f"{case}{suffix}")
     assert not np.any(post & ~raw)
 
+    # the results aggregator reads the record
+    from topobench.results.records import read_run
+
+    tidy = read_run(run)
+    assert set(tidy["postprocessing"]) >= {"with", "without"}
+    assert "CLoss" in set(tidy["method"])
+
     kinds = {(e.kind, e.phase) for e in events}
     assert {("stage", "pretrain"), ("step", "pretrain"), ("epoch", "finetune"),
             ("stage", "inference"), ("stage", "evaluation")} <= kinds
