@@ -206,3 +206,12 @@ def test_an_absent_baseline_is_reported(runs: Path) -> None:
         table = build_table(tidy, 1, baseline="U-Net")
     assert not table.has_comparisons()
     assert "Wilcoxon" not in table.caption
+
+
+def test_mixed_metric_configurations_are_reported(runs: Path, make_run) -> None:
+    other = make_run("closs-other", gamma=0.1, cases=FOLD_CASES[0])
+    record = json.loads((other / "run.json").read_text())
+    record["protocol"] = {"name": "default"}
+    (other / "run.json").write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="Roads: results were computed with 2 different"):
+        build_table(load_results([runs]), 1)

@@ -370,7 +370,7 @@ def load_results(
         if not path.exists():
             raise ReadError(f"no such file or directory: {path}")
         if path.is_file():
-            parts.append(_read_file(path))
+            parts.append(_read_file(path, include_running=include_running))
             continue
         found = _read_directory(path, include_running=include_running)
         if not found:
@@ -382,9 +382,9 @@ def load_results(
     return normalise_tidy(pd.concat(parts, ignore_index=True))
 
 
-def _read_file(path: Path) -> pd.DataFrame:
+def _read_file(path: Path, *, include_running: bool) -> pd.DataFrame:
     if path.name == "run.json":
-        return _run_rows(path.parent, include_running=False)
+        return _run_rows(path.parent, include_running=include_running)
     try:
         header = pd.read_csv(path, nrows=0).columns
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError,

@@ -447,6 +447,7 @@ def build_tables(
         methods = ", ".join(sorted(set(prepared.configs["method"])))
         warnings.warn(f"baseline {baseline!r} is not among the methods ({methods}); "
                       "no paired comparisons", UserWarning, stacklevel=2)
+    _warn_mixed_protocols(prepared.tidy)
     tables = []
     for number in numbers:
         if number == 7:
@@ -457,6 +458,19 @@ def build_tables(
         if table.rows or keep_empty:
             tables.append(table)
     return tables
+
+
+def _warn_mixed_protocols(tidy: pd.DataFrame) -> None:
+    """Warn when one source evaluated one dataset with different metric configurations."""
+    figures = tidy[(tidy["protocol"] != "") & tidy["metric"].isin([c.metric for c in
+                                                                    RESULT_COLUMNS])]
+    counts = figures.groupby(["source", "dataset"])["protocol"].nunique()
+    for (source, dataset), n in counts.items():
+        if n > 1:
+            where = f"{dataset} ({source})" if source else dataset
+            warnings.warn(f"{where}: results were computed with {n} different metric "
+                          "configurations; their figures are not comparable", UserWarning,
+                          stacklevel=3)
 
 
 def _build_results_table(prepared: _Prepared, number: int, baseline: str | None,
