@@ -216,12 +216,15 @@ class CaseTask:
         Binarise the prediction as ``value > threshold`` (8-bit images scaled to [0, 1] first).
     maps_dir : Path or None
         Where to write ``<case>.png``, the case's error map.
+    threads : int
+        Threads over windows inside :func:`~topobench.metrics.evaluate_case` (1 in a pool).
     """
 
     pair: CasePair
     protocol: Protocol
     threshold: float | None = None
     maps_dir: Path | None = None
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,7 @@ def evaluate_pair(task: CaseTask) -> CaseResult:
     """Read, validate and evaluate one case; never raises for a bad case.
 
     Runs in a worker process (or Dask worker): it reads its own files, so the caller never holds
-    more than the cases in flight. Metrics use one thread (``workers=1``).
+    more than the cases in flight. Metrics use ``task.threads`` threads.
 
     Returns
     -------
@@ -281,7 +284,7 @@ def evaluate_pair(task: CaseTask) -> CaseResult:
         pred = read_mask(pair.pred, threshold=task.threshold)
         target = read_mask(pair.target)
         shape = tuple(int(s) for s in target.shape)
-        metrics = evaluate_case(pred, target, protocol=task.protocol, workers=1)
+        metrics = evaluate_case(pred, target, protocol=task.protocol, workers=task.threads)
     except Exception as exc:  # one bad case must not stop the others
         return CaseResult(pair.case, shape, seconds=time.perf_counter() - start, error=_reason(exc))
     seconds = time.perf_counter() - start
@@ -681,7 +684,8 @@ def run_evaluation(
     maps_dir : path, optional
         Write an error map ``<case>.png`` per case there.
     workers : int, optional
-        Processes (default: all cores). 1 evaluates in this process.
+        Processes (default: all cores). 1 evaluates in this process; so does a run of a single
+        case, whose windows (tiles, slices) then use ``workers`` threads.
     dask : str, optional
         Dask scheduler address, or ``"local"`` to start a LocalCluster of ``workers`` processes.
         Workers must see the same file paths.
@@ -790,12 +794,14 @@ def run_evaluation(
         if on_start is not None:
             on_start(len(todo), len(done))
         maps = Path(maps_dir) if maps_dir is not None else None
-        tasks = (CaseTask(p, proto, threshold, maps) for p in todo)
         if dask is not None:
+            tasks = (CaseTask(p, proto, threshold, maps) for p in todo)
             results = _dask(tasks, dask, n_workers, dask_timeout)
-        elif n_workers == 1 or len(todo) <= 1:
+        elif n_workers == 1 or len(todo) <= 1:  # one case: its windows use the cores instead
+            tasks = (CaseTask(p, proto, threshold, maps, threads=n_workers) for p in todo)
             results = _serial(tasks)
         else:
+            tasks = (CaseTask(p, proto, threshold, maps) for p in todo)
             results = _process_pool(tasks, min(n_workers, len(todo)))
         for result in results:
             pair = by_case[result.case]

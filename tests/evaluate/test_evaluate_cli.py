@@ -332,3 +332,15 @@ def test_read_back_masks_agree_with_the_synthetic_ones(synth2d):
     root, manifest = synth2d
     entry = manifest["cases"][0]
     assert read_mask(root / entry["gt"]).shape == tuple(entry["shape"])
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_equals_local_run(tmp_path, synth2d):
+    pytest.importorskip("distributed")
+    root, _ = synth2d
+    assert _evaluate(root / "pred", root / "gt", "-o", tmp_path / "a", "-j", "1").exit_code == 0
+    result = _evaluate(
+        root / "pred", root / "gt", "-o", tmp_path / "b", "--dask", "local", "-j", "2"
+    )
+    assert result.exit_code == 0, result.output
+    assert _metrics(_rows(tmp_path / "a")) == _metrics(_rows(tmp_path / "b"))

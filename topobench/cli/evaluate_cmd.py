@@ -183,6 +183,14 @@ def evaluate_command(
                 on_start=on_start,
                 on_result=on_result,
             )
+        except KeyboardInterrupt:
+            progress.stop()
+            err_console.print(
+                f"[yellow]interrupted:[/] finished cases are saved in {escape(str(out))}; "
+                "continue with --resume",
+                highlight=False,
+            )
+            raise typer.Exit(code=130) from None
         finally:
             progress.stop()
 
