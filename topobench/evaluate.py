@@ -534,12 +534,27 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {"protocol": proto, "threshold": config.get("threshold")}
 
 
+def _peek_ndim(path: Path) -> int:
+    """Spatial dimension of a mask file, from its header where the format allows."""
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        import nibabel
+
+        shape = list(nibabel.load(str(path)).shape)
+        while len(shape) > 3 and shape[-1] == 1:
+            shape.pop()
+        return len(shape)
+    if name.endswith(".npy"):
+        return np.load(path, mmap_mode="r").ndim
+    return read_mask(path).ndim
+
+
 def _data_ndim(pairs: Sequence[CasePair]) -> int | None:
     """Dimension of the first readable target (decides whether there is an ``e2`` column)."""
     for pair in pairs[:5]:
         try:
-            return read_mask(pair.target).ndim
-        except TopobenchError:
+            return _peek_ndim(pair.target)
+        except Exception:  # unreadable: that case will fail on its own, try the next one
             continue
     return None
 
