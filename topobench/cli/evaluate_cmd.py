@@ -204,8 +204,8 @@ def evaluate_command(
         console.print(_rich_summary(summary))
     for case, reason in report.failures:
         err_console.print(f"[red]failed[/] {escape(case)}: {escape(reason)}", highlight=False)
-    if not quiet:
-        console.print(
+    if not quiet:  # the table alone on stdout for md/latex, so that it can be redirected
+        (console if fmt == "rich" else err_console).print(
             f"results in {escape(str(out))}"
             + (f", error maps in {escape(str(maps))}" if maps else "")
         )
