@@ -10,8 +10,8 @@ For a 2D batch (2, 2, 512, 512) and a 3D batch (2, 2, 64, 128, 128), on the CPU:
    critical mask, is realistic rather than the blank output of an untrained network;
 3. MONAI's ``SoftclDiceLoss`` (50 iterations) on the same input, when MONAI is installed.
 
-Every figure is a median over ``--repeats`` runs, the losses interleaved; ratios are against
-Dice & CE in the same run. Usage::
+Every figure is the median process CPU time over ``--repeats`` runs, the losses interleaved, on
+one torch thread by default; ratios are against Dice & CE in the same run. Usage::
 
     python benchmarks/bench_losses.py               # 2D and 3D
     python benchmarks/bench_losses.py --dims 2d --repeats 5
@@ -79,15 +79,18 @@ def make_batch(dim: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def median_times(funcs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time (s) of each function, run round-robin after one warm-up call each."""
-    for f in funcs.values():
-        f()
+    """Median CPU time (s) of each function, run round-robin after one warm-up call.
+
+    Process CPU time rather than wall time: on a shared machine it does not count the time the
+    process waits for a core, so ratios stay stable under load.
+    """
+    next(iter(funcs.values()))()  # warms up threads and the allocator
     times: dict[str, list[float]] = {name: [] for name in funcs}
     for _ in range(repeats):
         for name, f in funcs.items():
-            start = time.perf_counter()
+            start = time.process_time()
             f()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(time.process_time() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -141,10 +144,10 @@ def monai_cldice(logits: torch.Tensor, target: torch.Tensor) -> Callable[[], Non
 
 def report(title: str, times: dict[str, float], baseline: str = "dice_ce") -> None:
     print(f"\n{title}")
-    print(f"  {'loss':<20}{'time [s]':>10}{'x Dice & CE':>14}")
+    print(f"  {'loss':<22}{'CPU [s]':>9}{'x Dice & CE':>13}")
     for name, t in times.items():
         label = LOSS_DISPLAY_NAMES.get(name, name)
-        print(f"  {label:<20}{t:>10.3f}{t / times[baseline]:>14.2f}")
+        print(f"  {label:<22}{t:>9.3f}{t / times[baseline]:>13.2f}")
 
 
 def main() -> None:
@@ -152,8 +155,10 @@ def main() -> None:
     parser.add_argument("--dims", nargs="+", choices=["2d", "3d"], default=["2d", "3d"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-steps", action="store_true", help="losses only, no U-Net step")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU")
     losses = {name: make_loss(name, gamma=GAMMA[name]) for name in LOSS_NAMES}
     for dim in args.dims:
         image, logits, target = make_batch(dim)
