@@ -337,14 +337,18 @@ class _PieceCounter:
 
     def __init__(self, shape: tuple[int, ...], window: int | tuple[int, ...] | None, conn: int):
         self.windows = sliding_windows(shape, window)
-        full = conn in (8, 26)
-        self.structure = ndimage.generate_binary_structure(len(shape), len(shape) if full else 1)
+        self.conn = conn
+
+    def _label(self, mask: np.ndarray) -> tuple[np.ndarray, int]:
+        import cc3d
+
+        return cc3d.connected_components(mask, connectivity=self.conn, return_N=True)
 
     def counts(self, mask: np.ndarray) -> np.ndarray:
-        return np.array([ndimage.label(mask[w], structure=self.structure)[1] for w in self.windows])
+        return np.array([self._label(mask[w])[1] for w in self.windows])
 
     def smallest_piece(self, mask: np.ndarray) -> int:
-        labels, n = ndimage.label(mask, structure=self.structure)
+        labels, n = self._label(mask)
         return int(np.bincount(labels.ravel())[1:].min()) if n else 0
 
 
@@ -436,7 +440,11 @@ def _thin(target: np.ndarray, kept: np.ndarray, counter: _PieceCounter) -> int:
     inner = ndimage.distance_transform_edt(target)
     thick = ndimage.maximum_filter(inner, size=5) >= 2.5  # near a centre at least 2.5 px deep
     boundary = kept & ~ndimage.binary_erosion(kept, border_value=1)
-    removable = boundary & thick
+    # The skeleton (topology-preserving) and its neighbours stay, so no piece comes apart.
+    from skimage.morphology import skeletonize
+
+    core = ndimage.binary_dilation(skeletonize(kept))
+    removable = boundary & thick & ~core
     if not removable.any():
         return 0
     trial = kept & ~removable
