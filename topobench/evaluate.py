@@ -38,7 +38,7 @@ import numpy as np
 
 from topobench import __version__
 from topobench.errors import InvalidParameterError, TopobenchError
-from topobench.io import file_stem, is_supported, read_mask
+from topobench.io import MASK_SUFFIXES, file_stem, is_supported, read_mask
 from topobench.metrics import METRIC_NAMES, Protocol, evaluate_case, resolve_protocol
 
 __all__ = [
@@ -736,6 +736,10 @@ def run_evaluation(
     if resume and overwrite:
         raise InvalidParameterError("resume and overwrite exclude each other")
     pairing = pair_files(pred_dir, target_dir, pred_suffix=pred_suffix, target_suffix=target_suffix)
+    if not pairing.pairs and not pairing.problems():
+        raise InvalidParameterError(
+            f"no mask files in {pred_dir} or {target_dir} (formats: {', '.join(MASK_SUFFIXES)})"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cases_path, summary_path = out / CASES_FILE, out / SUMMARY_FILE

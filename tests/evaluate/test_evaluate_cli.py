@@ -344,3 +344,11 @@ def test_dask_local_cluster_equals_local_run(tmp_path, synth2d):
     )
     assert result.exit_code == 0, result.output
     assert _metrics(_rows(tmp_path / "a")) == _metrics(_rows(tmp_path / "b"))
+
+
+def test_empty_folders_are_a_usage_error(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "g").mkdir()
+    result = _evaluate(tmp_path / "p", tmp_path / "g", "-o", tmp_path / "r")
+    assert result.exit_code == 2
+    assert "no mask files" in result.output
