@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv and install topobench into it.
+# Create .venv and install topobench into it (editable).
 #   bash scripts/setup.sh          core install (metrics, evaluation, CLI)
 #   bash scripts/setup.sh full     + torch (CPU build 2.13.0), dask and the test tools
+# The pip log goes to .venv/install.log and is shown only when the install fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,11 +10,22 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 . .venv/bin/activate
-python -m pip install --quiet --upgrade pip
+log=.venv/install.log
+pip_install() {
+  if ! python -m pip install "$@" >>"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: 'pip install $*' failed (log above, also in $log)" >&2
+    exit 1
+  fi
+}
+: >"$log"
+echo "setup: installing topobench into .venv (${1:-core}) ..."
+pip_install --upgrade pip
 if [ "${1:-core}" = "full" ]; then
   # torch first, pinned: any looser spec would pull a multi-GB CUDA build.
-  python -m pip install --quiet "torch==2.13.0"
-  python -m pip install --quiet -e ".[torch,dask,test]" pytest-xdist
+  pip_install "torch==2.13.0"
+  pip_install -e ".[torch,dask,test]" pytest-xdist
 else
-  python -m pip install --quiet -e .
+  pip_install -e .
 fi
+echo "setup: done ($(python -c 'import topobench; print("topobench", topobench.__version__)'))"
