@@ -24,7 +24,7 @@ pip_install --upgrade pip
 if [ "${1:-core}" = "full" ]; then
   # torch first, pinned: any looser spec would pull a multi-GB CUDA build.
   pip_install "torch==2.13.0"
-  pip_install -e ".[torch,dask,test]" pytest-xdist
+  pip_install -e ".[torch,dask,test]"
 else
   pip_install -e .
 fi
