@@ -676,6 +676,7 @@ def run_evaluation(
     dask_timeout: float = 30.0,
     resume: bool = False,
     overwrite: bool = False,
+    dataset: str | None = None,
     on_start: Callable[[int, int], None] | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
     **overrides: Any,
@@ -712,6 +713,8 @@ def run_evaluation(
     overwrite : bool
         Discard earlier results in ``out_dir``. Without it (and without ``resume``) a folder that
         already holds results is an error, so finished work is never lost by accident.
+    dataset : str, optional
+        Data set name recorded in ``summary.json`` (the results aggregator groups by it).
     on_start : callable(n_to_run, n_skipped), optional
     on_result : callable(CaseResult), optional
         Progress hooks, called in this process.
@@ -784,6 +787,7 @@ def run_evaluation(
             "format": "topobench-evaluate/1",
             "topobench_version": __version__,
             "status": status,
+            "dataset": dataset,
             "config": config,
             "columns": columns,
             "pred_dir": str(Path(pred_dir).resolve()),

@@ -46,7 +46,7 @@ def synth2d(tmp_path_factory) -> tuple[Path, dict]:
 def test_synthetic_folder_end_to_end(tmp_path, synth2d):
     root, manifest = synth2d
     out = tmp_path / "res"
-    result = _evaluate(root / "pred", root / "gt", "--out", out, "-j", "1")
+    result = _evaluate(root / "pred", root / "gt", "--out", out, "-j", "1", "--dataset", "synth")
     assert result.exit_code == 0, result.output
     rows = _rows(out)
     assert list(rows[0]) == ["case", "shape", *METRICS_2D, "seconds"]
@@ -55,7 +55,7 @@ def test_synthetic_folder_end_to_end(tmp_path, synth2d):
         assert row["shape"] == "96x112"
         assert float(row["e0_gt"]) == case["expected"]["e0_gt"]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "complete"
+    assert summary["status"] == "complete" and summary["dataset"] == "synth"
     assert summary["config"]["protocol"]["name"] == "default"
     assert summary["topobench_version"]
     assert summary["metrics"]["e0_gt"]["n"] == 4

@@ -100,6 +100,9 @@ def evaluate_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Discard earlier results in --out.")
     ] = False,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Data set name recorded in summary.json.")
+    ] = None,
     fmt: Annotated[
         str,
         typer.Option("--format", "-f", help="Summary as rich (table), md or latex (also saved)."),
@@ -180,6 +183,7 @@ def evaluate_command(
                 dask=dask,
                 resume=resume,
                 overwrite=overwrite,
+                dataset=dataset,
                 on_start=on_start,
                 on_result=on_result,
             )
