@@ -48,7 +48,7 @@ def evaluate_command(
         typer.Option("--maps", help="Write an error map per case (missed/false connections) here."),
     ] = None,
     protocol: Annotated[
-        str, typer.Option("--protocol", "-p", help="roads|hrf|vessap|cld|default (SPEC section 3).")
+        str, typer.Option("--protocol", "-p", help="Metric preset: roads|hrf|vessap|cld|default.")
     ] = "default",
     window: Annotated[
         str | None, typer.Option("--window", help=f"Betti-error and e0-Gt tiles. {_WINDOW_HELP}")
