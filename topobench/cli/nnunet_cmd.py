@@ -74,8 +74,9 @@ def train_command(
     from topobench.nnunet import resolve_trainer_name, train
 
     with library_errors():
-        name = trainer or resolve_trainer_name(
-            loss=loss, gamma=gamma, pretrained=pretrained, finetune=finetune, epochs=epochs
+        name = resolve_trainer_name(
+            trainer=trainer, loss=loss, gamma=gamma, pretrained=pretrained, finetune=finetune,
+            epochs=epochs,
         )
         err_console.print(f"[bold]nnU-Net trainer:[/] {name}", highlight=False)
         train(

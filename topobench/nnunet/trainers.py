@@ -17,6 +17,7 @@ Importing this module needs nnU-Net v2 (``pip install "topobench[nnunet]"``).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, ClassVar
 
 try:
@@ -156,8 +157,8 @@ class nnUNetTrainerTopobench(nnUNetTrainer):  # noqa: N801 - nnU-Net's naming
         if self.local_rank == 0:
             config = self.topobench_config()
             self.print_to_log_file(f"topobench loss configuration: {json.dumps(config)}")
-            with open(f"{self.output_folder}/{CONFIG_FILE}", "w", encoding="utf-8") as fh:
-                json.dump(config, fh, indent=2)
+            path = Path(self.output_folder) / CONFIG_FILE
+            path.write_text(json.dumps(config, indent=2), encoding="utf-8")
 
 
 def _distribution_version(name: str) -> str | None:
