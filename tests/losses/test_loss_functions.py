@@ -184,6 +184,18 @@ def test_reductions(name):
         -logits, target))
 
 
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_half_precision_logits_are_upcast(name):
+    logits, target = _toy(3)
+    loss = make_loss(name, gamma=GAMMA[name])
+    half = logits.to(torch.bfloat16).requires_grad_(True)
+    value = loss(half, target)
+    assert value.dtype == torch.float32
+    torch.testing.assert_close(value, loss(half.detach().float(), target))
+    value.backward()
+    assert half.grad is not None and half.grad.dtype == torch.bfloat16
+
+
 # --- gradients -----------------------------------------------------------------------------------
 
 

@@ -99,6 +99,16 @@ def prepare(pred_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return labels.unsqueeze(1)
 
 
+def _full_precision(pred_logits: torch.Tensor) -> torch.Tensor:
+    """Upcast half-precision logits (mixed precision) to float32; the gradient flows back.
+
+    Sums over a volume would overflow float16.
+    """
+    if pred_logits.dtype in (torch.float16, torch.bfloat16):
+        return pred_logits.float()
+    return pred_logits
+
+
 def foreground_probability(pred_logits: torch.Tensor) -> torch.Tensor:
     """Foreground probability ``(B, 1, ...)``: softmax channel 1 for C = 2, sigmoid for C = 1."""
     if pred_logits.shape[1] == 2:
@@ -215,6 +225,7 @@ def dice_ce_loss(
     alpha = _check_weight("alpha", alpha)
     _check_common(reduction, smooth)
     labels = prepare(pred_logits, target)
+    pred_logits = _full_precision(pred_logits)
     return _reduce(_pixel_loss(pred_logits, labels, alpha, smooth)[0], reduction)
 
 
@@ -257,6 +268,7 @@ def cldice_loss(
     gamma = _check_weight("gamma", gamma)
     _check_common(reduction, smooth)
     labels = prepare(pred_logits, target)
+    pred_logits = _full_precision(pred_logits)
     prob = foreground_probability(pred_logits)
     loss = (1.0 - gamma) * _soft_dice(prob, labels.to(prob.dtype), smooth)
     if gamma > 0:
@@ -279,6 +291,7 @@ def compound_cldice_loss(
     alpha = _check_weight("alpha", alpha)
     _check_common(reduction, smooth)
     labels = prepare(pred_logits, target)
+    pred_logits = _full_precision(pred_logits)
     pixel, prob, _, _ = _pixel_loss(pred_logits, labels, alpha, smooth)
     loss = (1.0 - gamma) * pixel
     if gamma > 0:
@@ -309,6 +322,7 @@ def context_loss(
     alpha = _check_weight("alpha", alpha)
     _check_common(reduction, smooth)
     labels = prepare(pred_logits, target)
+    pred_logits = _full_precision(pred_logits)
     pixel, prob, tgt, ce_map = _pixel_loss(pred_logits, labels, alpha, smooth)
     loss = (1.0 - gamma) * pixel
     if gamma > 0:
