@@ -4,11 +4,11 @@
 # Builds an nnU-Net-style dataset folder from ../shared/data/isbi2012-membranes in WORKDIR (not
 # in the repository), pretrains a U-Net with Dice & CE once, fine-tunes it with Dice & CE,
 # compound clDice and CLoss for the same number of epochs, and evaluates the six held-out slices
-# of fold 0. Prints a Markdown table of the results and the timings.
+# of fold FOLD. Prints a Markdown table of the results and the timings.
 #
 # usage: examples/train_demo.sh [WORKDIR]        (default: /tmp/topobench-isbi-demo)
 # environment: SHARED_DATA (default: ../shared/data beside the repository),
-#              EPOCHS (80), ITERATIONS (25), DEVICE (auto)
+#              EPOCHS (60), ITERATIONS (20), FOLD (0), DEVICE (auto), THREADS (1)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,9 +17,11 @@ SRC=$SHARED_DATA/isbi2012-membranes
 WORK=${1:-${TMPDIR:-/tmp}/topobench-isbi-demo}
 DATA=$WORK/isbi2012
 RUNS=$WORK/runs
-EPOCHS=${EPOCHS:-80}
-ITERATIONS=${ITERATIONS:-25}
+EPOCHS=${EPOCHS:-60}
+ITERATIONS=${ITERATIONS:-20}
+FOLD=${FOLD:-0}
 DEVICE=${DEVICE:-auto}
+THREADS=${THREADS:-1}
 
 if [ ! -d "$SRC/images" ]; then
     echo "error: $SRC not found (set SHARED_DATA)" >&2
@@ -39,8 +41,8 @@ cat > "$DATA/dataset.json" <<JSON
 JSON
 
 COMMON=(--epochs "$EPOCHS" --iterations "$ITERATIONS" --patch-size 128x128 --batch-size 4
-        --fold 0 --seed 0 --device "$DEVICE" --out "$RUNS")
-PRE=$RUNS/isbi2012__dice_ce__fold0__seed0
+        --fold "$FOLD" --seed 0 --device "$DEVICE" --threads "$THREADS" --out "$RUNS")
+PRE=$RUNS/isbi2012__dice_ce__fold${FOLD}__seed0
 
 # 2. pretraining (Dice & CE) + fine-tuning with Dice & CE: the baseline at equal epochs
 topobench train "$DATA" --loss dice_ce "${COMMON[@]}"
@@ -49,11 +51,12 @@ topobench train "$DATA" --loss compound_cldice --gamma 0.2 --pretrained "$PRE" "
 topobench train "$DATA" --loss closs --gamma 0.1 --pretrained "$PRE" "${COMMON[@]}"
 
 # 4. one table from the run records
-python - "$RUNS" <<'PY'
+python - "$RUNS" "$FOLD" <<'PY'
 import csv, json, sys
 from pathlib import Path
 
-runs = sorted(p for p in Path(sys.argv[1]).iterdir() if (p / "run.json").is_file())
+runs = sorted(p for p in Path(sys.argv[1]).glob(f"*__fold{sys.argv[2]}__*")
+              if (p / "run.json").is_file())
 cols = ["dice", "cldice", "e", "e0", "e1", "e0_gt", "ags"]
 pct = {"dice", "cldice", "ags"}
 
