@@ -16,6 +16,7 @@ from topobench.errors import TopobenchError
 from topobench.io import read_mask
 from topobench.metrics import evaluate_case
 from topobench.nnunet import evaluate_predictions
+from topobench.nnunet.evaluation import reference_folder
 
 
 def _lines(shape: tuple[int, int] = (48, 48)) -> np.ndarray:
@@ -131,3 +132,26 @@ def test_cli(folders: dict[str, Path], tmp_path: Path) -> None:
     assert summary["protocol"]["betti_window"] == summary["protocol"]["e0_gt_window"] == 24
     result = runner.invoke(app, ["nnunet", "evaluate", str(tmp_path / "no"), str(folders["gt"])])
     assert result.exit_code == 2 and "no such folder" in result.output
+
+
+def test_reference_folder_of_a_validation_folder(
+    folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = "Dataset042_Lines"
+    fold = tmp_path / "results" / dataset / "nnUNetTrainerCLoss__nnUNetPlans__2d" / "fold_0"
+    fold.mkdir(parents=True)
+    validation = folders["ft"].rename(fold / "validation")
+    gt = tmp_path / "preprocessed" / dataset / "gt_segmentations"
+    gt.parent.mkdir(parents=True)
+    folders["gt"].rename(gt)
+    monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "preprocessed"))
+    assert reference_folder(validation) == gt
+    result = CliRunner().invoke(app, ["nnunet", "evaluate", str(validation)])
+    assert result.exit_code == 0, result.output
+    assert (validation / "topobench" / "metrics_raw.csv").is_file()
+
+    monkeypatch.delenv("nnUNet_preprocessed")
+    with pytest.raises(TopobenchError, match="nnUNet_preprocessed is not set"):
+        reference_folder(validation)
+    with pytest.raises(TopobenchError, match="give the reference folder"):
+        evaluate_predictions(folders["pre"])

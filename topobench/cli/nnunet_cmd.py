@@ -116,7 +116,10 @@ def _means_table(means: dict[str, dict[str, float]]) -> Table:
 @nnunet_app.command("evaluate")
 def evaluate_command(
     pred_dir: Annotated[Path, typer.Argument(help="nnU-Net predictions, e.g. fold_0/validation.")],
-    gt_dir: Annotated[Path, typer.Argument(help="Reference labels (labelsTr).")],
+    gt_dir: Annotated[
+        Path | None,
+        typer.Argument(help="Reference labels (default for fold_K/validation: gt_segmentations)."),
+    ] = None,
     pretrained: Annotated[
         Path | None,
         typer.Option(

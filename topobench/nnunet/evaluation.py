@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from topobench.io import file_stem, is_supported
 from topobench.metrics import METRIC_NAMES, evaluate_case, resolve_protocol
 from topobench.postprocess import keep_supported
 
-__all__ = ["NnunetEvaluation", "VARIANTS", "evaluate_predictions"]
+__all__ = ["NnunetEvaluation", "VARIANTS", "evaluate_predictions", "reference_folder"]
 
 VARIANTS = ("raw", "pretrained", "postprocessed")
 """Result variants: the predictions, the pretraining model's, the post-processed ones."""
@@ -157,9 +158,40 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
+def reference_folder(pred_dir: str | Path) -> Path:
+    """The reference labels of an nnU-Net validation folder: ``gt_segmentations`` of its dataset
+    under ``$nnUNet_preprocessed``.
+
+    Raises
+    ------
+    TopobenchError
+        ``pred_dir`` is not ``<Dataset>/<Trainer>__<Plans>__<config>/fold_K/validation``, or
+        ``nnUNet_preprocessed`` is not set.
+    """
+    folder = Path(pred_dir).resolve()
+    dataset = folder.parents[2].name if len(folder.parents) > 2 else ""
+    is_validation = (
+        folder.name == "validation"
+        and folder.parent.name.startswith("fold_")
+        and folder.parents[1].name.count("__") == 2
+        and dataset.startswith("Dataset")
+    )
+    if not is_validation:
+        raise TopobenchError(
+            f"{pred_dir}: give the reference folder; it can be found only for nnU-Net's "
+            "<Dataset>/<Trainer>__<Plans>__<config>/fold_K/validation folders"
+        )
+    preprocessed = os.environ.get("nnUNet_preprocessed")
+    if not preprocessed:
+        raise TopobenchError(
+            "nnUNet_preprocessed is not set: give the reference folder or set the variable"
+        )
+    return Path(preprocessed) / dataset / "gt_segmentations"
+
+
 def evaluate_predictions(
     pred_dir: str | Path,
-    gt_dir: str | Path,
+    gt_dir: str | Path | None = None,
     *,
     pretrained_dir: str | Path | None = None,
     out_dir: str | Path | None = None,
@@ -176,9 +208,11 @@ def evaluate_predictions(
     ----------
     pred_dir : path
         nnU-Net predictions (e.g. ``.../fold_0/validation`` of the fine-tuned model).
-    gt_dir : path
+    gt_dir : path, optional
         Reference labels with the same file names (``nnUNet_raw/<Dataset>/labelsTr`` or
-        ``nnUNet_preprocessed/<Dataset>/gt_segmentations``).
+        ``nnUNet_preprocessed/<Dataset>/gt_segmentations``). Default, for a validation folder
+        ``<Dataset>/<Trainer>__<Plans>__<config>/fold_K/validation``: that dataset's
+        ``gt_segmentations`` under ``$nnUNet_preprocessed``.
     pretrained_dir : path, optional
         The pretraining model's predictions of the same cases; enables the post-processing.
     out_dir : path, optional
@@ -213,6 +247,8 @@ def evaluate_predictions(
     preds = _label_files(pred_dir)
     if not preds:
         raise ReadError(f"{pred_dir}: no prediction files")
+    if gt_dir is None:
+        gt_dir = reference_folder(pred_dir)
     refs = _label_files(Path(gt_dir))
     _pair(preds, refs, "reference")
     pres: dict[str, Path] | None = None
