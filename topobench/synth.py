@@ -168,11 +168,26 @@ def _rasterise(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
     return out
 
 
+def _distance(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (pixels) of each ``True`` pixel to the nearest ``False`` one."""
+    import edt
+
+    return edt.edt(np.ascontiguousarray(mask), black_border=False, parallel=1)
+
+
 def _thicken(centre: np.ndarray, radius: float) -> np.ndarray:
     """Every pixel within ``radius`` of a ``centre`` pixel (Euclidean)."""
     if not centre.any():
         return centre
-    return ndimage.distance_transform_edt(~centre) <= radius
+    # Work on the bounding box of the centre pixels, grown by the radius.
+    idx = np.argwhere(centre)
+    pad = int(np.ceil(radius)) + 1
+    lo = np.maximum(idx.min(axis=0) - pad, 0)
+    hi = np.minimum(idx.max(axis=0) + pad + 1, centre.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    out = np.zeros_like(centre)
+    out[box] = _distance(~centre[box]) <= radius
+    return out
 
 
 def _walk(
@@ -437,7 +452,7 @@ def _sheet_surface(drawing: _Drawing, s: int) -> np.ndarray:
 
 def _thin(target: np.ndarray, kept: np.ndarray, counter: _PieceCounter) -> int:
     """Peel the boundary of the thick parts of ``kept`` (in place) if that keeps its pieces."""
-    inner = ndimage.distance_transform_edt(target)
+    inner = _distance(target)
     thick = ndimage.maximum_filter(inner, size=5) >= 2.5  # near a centre at least 2.5 px deep
     boundary = kept & ~ndimage.binary_erosion(kept, border_value=1)
     # The skeleton (topology-preserving) and its neighbours stay, so no piece comes apart.
@@ -469,7 +484,7 @@ def _bridges(
     added = np.zeros(shape, dtype=bool)
     centres: list[tuple[int, ...]] = []
     lo_len, hi_len = (6.0, 45.0) if len(shape) == 2 else (4.0, 24.0)
-    clearance = ndimage.distance_transform_edt(~target)
+    clearance = _distance(~target)
     betti = betti_numbers(target, connectivity=connectivity)
     attempts = 0
     while len(centres) < n_bridges and attempts < 200 * max(n_bridges, 1):
@@ -505,25 +520,33 @@ def _bridges(
         if clearance[tuple(mid.T)].min() < 2.0:
             continue
         line = _thicken(_rasterise(shape, pts), 1.0) & ~target
-        if added.any() and (ndimage.binary_dilation(line, iterations=2) & added).any():
+        # The line's neighbourhood: the checks below are local to it.
+        idx = np.argwhere(line)
+        if idx.size == 0:
+            continue
+        lo = np.maximum(idx.min(axis=0) - 4, 0)
+        hi = np.minimum(idx.max(axis=0) + 5, shape)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi))
+        if (ndimage.binary_dilation(line[box], iterations=2) & added[box]).any():
             continue  # bridges never touch each other
-        # Fill the tiny background pockets a line can trap where it meets a structure's edge.
-        before = target | added
-        after = before | line
+        # Fill the tiny background pockets a line can trap where it meets a structure's edge
+        # (a pocket enclosed inside the box is enclosed in the whole array too).
+        before = target[box] | added[box]
+        after = before | line[box]
         pockets = ndimage.binary_fill_holes(after) & ~after & ~ndimage.binary_fill_holes(before)
         if pockets.any():
             labels, _ = ndimage.label(pockets)
             sizes = np.bincount(labels.ravel())
             small = np.flatnonzero(sizes < (25 if len(shape) == 2 else 60))
-            line |= np.isin(labels, small[small > 0])
+            line[box] |= np.isin(labels, small[small > 0])
         # Keep it only if it makes exactly one false connection: it merges two pieces or
         # closes one loop (checked on the Betti numbers, with the case's connectivity).
-        now = betti_numbers(after | line, connectivity=connectivity)
+        now = betti_numbers(target | added | line, connectivity=connectivity)
         if (betti[0] - now[0]) + (now[1] - betti[1]) != 1 or now[2:] != betti[2:]:
             continue
         betti = now
         added |= line
-        clearance = ndimage.distance_transform_edt(~(target | added))
+        clearance = _distance(~(target | added))
         centres.append(tuple(int(c) for c in np.rint((pa + pb) / 2)))
     return added, centres
 
@@ -651,7 +674,7 @@ def degrade(
         if value < 0:
             raise InvalidParameterError(f"{name} must be >= 0, got {value}")
     skel = skeletonize(mask)
-    depth = ndimage.distance_transform_edt(mask)
+    depth = _distance(mask)
     labels, n = ndimage.label(skel, structure=np.ones((3,) * mask.ndim))
     drawing = _Drawing(mask=mask, ordered=False)
     if n:
@@ -702,7 +725,7 @@ def _degrade(
     thinned = _thin(target, kept, counter) if thinning else 0
 
     bridge_mask, bridge_centres = _bridges(rng, drawing, target, gap_centres, bridges, conn)
-    clearance = ndimage.distance_transform_edt(~(target | bridge_mask))
+    clearance = _distance(~(target | bridge_mask))
     blob_mask, n_blobs = _blobs(rng, clearance, blobs, ndim)
 
     fp = bridge_mask | blob_mask
