@@ -73,6 +73,17 @@ def test_perfect_prediction_gives_an_empty_mask(make):
         assert not critical_mask(y.copy(), y, mask=kind).any()
 
 
+@pytest.mark.parametrize("make", [_line_2d, _line_3d])
+def test_empty_prediction_or_target(make):
+    y = make()
+    empty = np.zeros_like(y)
+    missed_all = critical_components(empty, y)  # nothing intact: the whole label is context
+    assert np.array_equal(missed_all.missed, y) and not missed_all.false.any()
+    false_all = critical_components(y, empty)  # all of it is a false positive
+    assert np.array_equal(false_all.false, y) and not false_all.missed.any()
+    assert not critical_mask(empty, empty).any()
+
+
 def test_thin_mask_is_the_error_skeleton():
     y = _line_2d()
     x = y.copy()
