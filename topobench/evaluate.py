@@ -559,6 +559,14 @@ def _data_ndim(pairs: Sequence[CasePair]) -> int | None:
     return None
 
 
+def _available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _serial(tasks: Iterator[CaseTask]) -> Iterator[CaseResult]:
     for task in tasks:
         yield evaluate_pair(task)
@@ -733,7 +741,7 @@ def run_evaluation(
     proto = resolve_protocol(protocol, **overrides)
     if threshold is not None and not math.isfinite(threshold):
         raise InvalidParameterError(f"threshold must be a finite number, got {threshold}")
-    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    n_workers = workers if workers is not None else _available_cores()
     if n_workers < 1:
         raise InvalidParameterError(f"workers must be >= 1, got {workers}")
     if resume and overwrite:

@@ -352,3 +352,26 @@ def test_empty_folders_are_a_usage_error(tmp_path):
     result = _evaluate(tmp_path / "p", tmp_path / "g", "-o", tmp_path / "r")
     assert result.exit_code == 2
     assert "no mask files" in result.output
+
+
+def test_jpeg_predictions_and_page_by_page_tiff_stacks(tmp_path):
+    import tifffile
+
+    target2d = np.zeros((40, 48), bool)
+    target2d[10:14, 4:44] = True
+    target2d[14:30, 20:24] = True
+    write_mask(tmp_path / "gt" / "flat.png", target2d)
+    (tmp_path / "pred").mkdir()
+    iio.imwrite(tmp_path / "pred" / "flat.jpg", target2d.astype(np.uint8) * 255, quality=75)
+    rng = np.random.default_rng(11)
+    volume = rng.random((4, 16, 20)) > 0.5
+    with tifffile.TiffWriter(tmp_path / "gt" / "stack.tif") as tif:
+        for page in volume:
+            tif.write(page.astype(np.uint8) * 255)
+    write_mask(tmp_path / "pred" / "stack.nii.gz", volume)
+    out = tmp_path / "r"
+    result = _evaluate(tmp_path / "pred", tmp_path / "gt", "-o", out, "-j", "1", "-t", "0.5")
+    assert result.exit_code == 0, result.output
+    rows = {r["case"]: r for r in _rows(out)}
+    assert rows["stack"]["shape"] == "4x16x20" and float(rows["stack"]["dice"]) == 1.0
+    assert float(rows["flat"]["dice"]) == pytest.approx(1.0)
