@@ -30,6 +30,7 @@ import topobench.nnunet.trainers as trainers  # noqa: E402
 from topobench.cli import app  # noqa: E402
 from topobench.io import read_mask  # noqa: E402
 from topobench.nnunet.deep_supervision import DeepSupervisionTopologyLoss  # noqa: E402
+from topobench.results.records import read_run  # noqa: E402
 
 DATASET_ID = 991
 DATASET = f"Dataset{DATASET_ID}_TopoLines"
@@ -129,7 +130,7 @@ def test_trainer_trains(name: str, nnunet_dirs: dict[str, Path], short_training:
     assert math.isfinite(log["val_losses"][0])
     config = json.loads((Path(trainer.output_folder) / trainers.CONFIG_FILE).read_text())
     assert config["trainer"] == name and config["loss"] == trainer.spec.loss
-    assert config["gamma"] == trainer.spec.gamma
+    assert config["gamma"] == trainer.spec.gamma and config["dataset"] == DATASET
     checkpoint = torch.load(Path(trainer.output_folder) / "checkpoint_final.pth",
                             map_location="cpu", weights_only=False)
     assert checkpoint["trainer_name"] == name
@@ -176,3 +177,10 @@ def test_pretrain_finetune_predict_evaluate(
         post = read_mask(tmp_path / "eval" / "postprocessed" / file_name)
         ft = iio.imread(tmp_path / "pred_ft" / file_name) == 1
         assert not (post & ~ft).any()  # the post-processing never adds a pixel
+
+    # The validation folders: references found in nnUNet_preprocessed, a run record written.
+    pre_validation = pretrained.parent / "validation"
+    invoke("evaluate", str(fold / "validation"), "--pretrained", str(pre_validation))
+    rows = read_run(fold / "validation" / "topobench")
+    assert set(rows["method"]) == {"nnU-Net", "CLoss"}
+    assert set(rows["case"]) == {p.stem for p in (fold / "validation").glob("*.png")}

@@ -155,3 +155,29 @@ def test_reference_folder_of_a_validation_folder(
         reference_folder(validation)
     with pytest.raises(TopobenchError, match="give the reference folder"):
         evaluate_predictions(folders["pre"])
+
+
+def test_run_record_for_the_results_aggregator(folders: dict[str, Path], tmp_path: Path) -> None:
+    from topobench.results.records import read_run
+
+    fold = tmp_path / "Dataset042_Lines" / "nnUNetTrainerCLoss_ft__nnUNetPlans__2d" / "fold_0"
+    fold.mkdir(parents=True)
+    validation = folders["ft"].rename(fold / "validation")
+    (fold / "topobench.json").write_text(json.dumps({
+        "loss": "closs", "gamma": 0.2, "finetune": True, "epochs": None,
+        "trainer": "nnUNetTrainerCLoss_ft", "method": "CLoss", "alpha": 0.5,
+        "critical_mask": "context", "dataset": "Dataset042_Lines", "configuration": "2d",
+        "fold": 0, "num_epochs": 50, "versions": {"topobench": "0.1.0"},
+    }))
+    out = tmp_path / "eval"
+    evaluate_predictions(validation, folders["gt"], pretrained_dir=folders["pre"], out_dir=out)
+    record = json.loads((out / "run.json").read_text())
+    assert record["format"] == "topobench-run/1" and record["finetune_epochs"] == 50
+    rows = read_run(out)
+    methods = set(zip(rows["method"], rows["postprocessing"]))
+    assert methods == {("nnU-Net", ""), ("CLoss", "without"), ("CLoss", "with")}
+    e0 = rows[(rows["metric"] == "e0") & (rows["postprocessing"] == "with")]["value"]
+    assert list(e0) == [0.0, 0.0]
+
+    evaluate_predictions(validation, folders["gt"], out_dir=tmp_path / "eval2")
+    assert not (tmp_path / "eval2" / "run.json").exists()  # no pretrained: not a protocol run

@@ -10,7 +10,10 @@ pretrained one supports. It writes, into ``out_dir`` (default ``<pred_dir>/topob
 - ``metrics_raw.csv``: the predictions as they are;
 - ``metrics_pretrained.csv`` and ``metrics_postprocessed.csv``: with ``pretrained_dir``;
 - ``postprocessed/``: the post-processed predictions, in nnU-Net's format and geometry;
-- ``summary.json``: means per variant, the metric configuration and versions.
+- ``summary.json``: means per variant, the metric configuration and versions;
+- ``run.json``: with ``pretrained_dir``, for the validation folder of a topobench trainer (whose
+  fold folder holds ``topobench.json``), a run record that ``topobench results`` reads like a
+  ``topobench train`` run.
 
 The CSV columns are those of topobench's run record (``case``, the metric names, ``seconds``),
 so the results aggregator reads them like a ``topobench train`` run. Files are read and written
@@ -37,10 +40,19 @@ from topobench.io import file_stem, is_supported
 from topobench.metrics import METRIC_NAMES, evaluate_case, resolve_protocol
 from topobench.postprocess import keep_supported
 
-__all__ = ["NnunetEvaluation", "VARIANTS", "evaluate_predictions", "reference_folder"]
+__all__ = [
+    "NnunetEvaluation",
+    "VARIANTS",
+    "evaluate_predictions",
+    "reference_folder",
+    "run_record",
+]
 
 VARIANTS = ("raw", "pretrained", "postprocessed")
 """Result variants: the predictions, the pretraining model's, the post-processed ones."""
+
+TRAINER_CONFIG_FILE = "topobench.json"
+"""Written by the topobench trainers into each fold folder (see topobench.nnunet.trainers)."""
 
 _IGNORED_FILES = {"summary.json", "dataset.json", "plans.json", "predict_from_raw_data_args.json"}
 
@@ -306,4 +318,40 @@ def evaluate_predictions(
             pass
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    trainer_config = pred_dir / ".." / TRAINER_CONFIG_FILE
+    if pres is not None and trainer_config.is_file():
+        record = run_record(json.loads(trainer_config.read_text(encoding="utf-8")), proto.to_dict())
+        (out / "run.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     return result
+
+
+def run_record(trainer_config: dict[str, Any], protocol: dict[str, Any]) -> dict[str, Any]:
+    """A topobench run record (``run.json``, format ``topobench-run/1``) for an nnU-Net
+    fine-tuning run, from its trainer's ``topobench.json`` and the metric configuration.
+
+    Fields nnU-Net does not record (pretraining epochs, seed, timings) are null.
+    """
+    return {
+        "format": "topobench-run/1",
+        "topobench_version": __version__,
+        "dataset": trainer_config.get("dataset", ""),
+        "loss": trainer_config["loss"],
+        "method": trainer_config.get("method", trainer_config["loss"]),
+        "gamma": trainer_config.get("gamma"),
+        "alpha": trainer_config.get("alpha"),
+        "critical_mask": trainer_config.get("critical_mask"),
+        "epochs": None,
+        "finetune_epochs": trainer_config.get("num_epochs"),
+        "fold": trainer_config.get("fold"),
+        "seed": None,
+        "protocol": protocol,
+        "device": "",
+        "versions": trainer_config.get("versions", {}),
+        "seconds_per_epoch": {"pretrain": None, "finetune": None},
+        "seconds_total": {"pretrain": None, "finetune": None, "inference": None,
+                          "evaluation": None},
+        "peak_memory_mb": None,
+        "pretrained_from": None,
+        "status": "complete",
+        "trainer": trainer_config.get("trainer"),
+    }

@@ -31,12 +31,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from topobench import __version__
 from topobench.errors import InvalidParameterError
-from topobench.losses import make_loss
+from topobench.losses import LOSS_DISPLAY_NAMES, make_loss
 from topobench.nnunet.deep_supervision import (
     DeepSupervisionTopologyLoss,
     TopologyScales,
     deep_supervision_weights,
 )
+from topobench.nnunet.evaluation import TRAINER_CONFIG_FILE
 from topobench.nnunet.naming import (
     FINETUNE_FRACTION,
     TrainerSpec,
@@ -65,7 +66,7 @@ __all__ = [
     "trainer_class",
 ]
 
-CONFIG_FILE = "topobench.json"
+CONFIG_FILE = TRAINER_CONFIG_FILE
 """File written into the fold's output folder with the loss configuration and versions."""
 
 
@@ -137,10 +138,17 @@ class nnUNetTrainerTopobench(nnUNetTrainer):  # noqa: N801 - nnU-Net's naming
         """The loss configuration and versions, as written to ``topobench.json``."""
         import nnunetv2
 
+        loss = self.loss.loss if self.loss is not None else None
         return {
             **self.spec.to_dict(),
             "trainer": type(self).__name__,
-            "loss_module": repr(self.loss.loss) if self.loss is not None else None,
+            "method": LOSS_DISPLAY_NAMES[self.spec.loss],
+            "alpha": getattr(loss, "alpha", None),
+            "critical_mask": getattr(loss, "mask", None),
+            "dataset": self.plans_manager.dataset_name,
+            "configuration": self.configuration_name,
+            "fold": self.fold,
+            "loss_module": repr(loss) if loss is not None else None,
             "deep_supervision_weights": list(self.loss.weights) if self.loss is not None else None,
             "topology_scales": self.topology_scales,
             "num_epochs": self.num_epochs,
