@@ -117,3 +117,14 @@ def test_explicit_trainer_name_wins() -> None:
     assert resolve_trainer_name(trainer="nnUNetTrainer_250epochs") == "nnUNetTrainer_250epochs"
     with pytest.raises(InvalidParameterError):
         resolve_trainer_name(trainer="nnUNetTrainer", gamma=0.1)
+
+
+def test_unreadable_checkpoint(tmp_path: Path) -> None:
+    from topobench.errors import TopobenchError
+
+    bad = tmp_path / "checkpoint_final.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(TopobenchError, match="cannot read the nnU-Net checkpoint"):
+        resolve_trainer_name(loss="closs", pretrained=bad)
+    with pytest.raises(TopobenchError, match="cannot read"):
+        resolve_trainer_name(loss="closs", pretrained=tmp_path / "absent.pth")

@@ -1,14 +1,17 @@
-"""``topobench nnunet train``: nnU-Net's own training with a topobench trainer, in one call.
+"""``topobench nnunet train`` / ``predict``: nnU-Net's own entry points with topobench's trainers.
 
 :func:`train` calls nnU-Net's ``run_training`` (what ``nnUNetv2_train`` runs) in this process and
-hands nnU-Net the trainer class while it looks the name up, so no file is copied into nnU-Net and
-no variable needs to be set. Everything nnU-Net does (``-pretrained_weights``, ``--c``,
-``--val``, the final validation with exported predictions) works as with ``nnUNetv2_train``.
+:func:`predict` its ``predict_entry_point`` (``nnUNetv2_predict``); while they run,
+:func:`serve_trainers` hands nnU-Net the trainer class when it looks a name up, so no file is
+copied into nnU-Net and no variable needs to be set. Everything nnU-Net does
+(``-pretrained_weights``, ``--c``, ``--val``, the final validation with exported predictions)
+works as with its own commands.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,11 +63,13 @@ def finetune_epochs(checkpoint: str | Path) -> int | None:
     TopobenchError
         The checkpoint cannot be read.
     """
-    import torch
-
+    try:
+        import torch
+    except ImportError as exc:
+        raise TopobenchError(f"reading an nnU-Net checkpoint needs torch ({exc})") from exc
     try:
         state = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise TopobenchError(f"{checkpoint}: cannot read the nnU-Net checkpoint ({exc})") from exc
     epochs = state.get("current_epoch") if isinstance(state, dict) else None
     if not isinstance(epochs, int) or epochs < 1:
