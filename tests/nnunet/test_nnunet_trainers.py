@@ -128,3 +128,24 @@ def test_unreadable_checkpoint(tmp_path: Path) -> None:
         resolve_trainer_name(loss="closs", pretrained=bad)
     with pytest.raises(TopobenchError, match="cannot read"):
         resolve_trainer_name(loss="closs", pretrained=tmp_path / "absent.pth")
+
+
+@pytest.mark.parametrize(("regions", "heads", "ignore", "message"), [
+    (False, 3, None, "expected a binary dataset"),
+    (True, 2, None, "expected a binary dataset"),
+    (False, 2, 2, "ignore label"),
+])
+def test_only_binary_datasets(regions: bool, heads: int, ignore: int | None, message: str) -> None:
+    from types import SimpleNamespace
+
+    fake = SimpleNamespace(
+        label_manager=SimpleNamespace(
+            has_regions=regions, num_segmentation_heads=heads, ignore_label=ignore
+        ),
+        dataset_json={"labels": {"background": 0, "a": 1, "b": 2}},
+    )
+    with pytest.raises(InvalidParameterError, match=message):
+        trainers.nnUNetTrainerCLoss._check_labels(fake)
+    fake.label_manager = SimpleNamespace(has_regions=False, num_segmentation_heads=2,
+                                         ignore_label=None)
+    trainers.nnUNetTrainerCLoss._check_labels(fake)  # binary: accepted
