@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 from pathlib import Path
 
@@ -181,3 +182,29 @@ def test_run_record_for_the_results_aggregator(folders: dict[str, Path], tmp_pat
 
     evaluate_predictions(validation, folders["gt"], out_dir=tmp_path / "eval2")
     assert not (tmp_path / "eval2" / "run.json").exists()  # no pretrained: not a protocol run
+
+
+def test_nifti_volumes_keep_their_geometry(tmp_path: Path) -> None:
+    nibabel = pytest.importorskip("nibabel")
+    affine = np.diag([0.5, 0.7, 2.0, 1.0])
+    dirs = {k: tmp_path / k for k in ("gt", "pre", "ft")}
+    gt = np.zeros((24, 20, 16), np.uint8)  # stored (X, Y, Z)
+    gt[2:22, 9:11, 7:9] = 1
+    pre = gt.copy()
+    pre[11:13] = 0  # a gap
+    ft = gt.copy()
+    ft[1:3, 1:3, 1:3] = 1  # an unsupported piece
+    for key, vol in (("gt", gt), ("pre", pre), ("ft", ft)):
+        dirs[key].mkdir()
+        nibabel.save(nibabel.Nifti1Image(vol, affine), str(dirs[key] / "vol.nii.gz"))
+    out = tmp_path / "out"
+    result = evaluate_predictions(
+        dirs["ft"], dirs["gt"], pretrained_dir=dirs["pre"], out_dir=out, protocol="vessap"
+    )
+    assert result.rows["pretrained"][0]["e0_gt"] == 1.0
+    assert result.rows["raw"][0]["e0_gt"] == 0.0 and result.rows["raw"][0]["dice"] < 1.0
+    assert result.rows["postprocessed"][0]["dice"] == 1.0
+    written = nibabel.load(str(out / "postprocessed" / "vol.nii.gz"))
+    assert np.array_equal(np.asarray(written.dataobj) > 0, gt > 0)
+    if importlib.util.find_spec("nnunetv2") is not None:  # nnU-Net's writer keeps the geometry
+        np.testing.assert_allclose(written.header.get_zooms()[:3], (0.5, 0.7, 2.0))
