@@ -21,6 +21,7 @@ wrapper would.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Literal
 
 import torch
@@ -118,7 +119,12 @@ class DeepSupervisionTopologyLoss(nn.Module):
             )
         device_type = outputs[0].device.type
         total = outputs[0].new_zeros((), dtype=torch.float32)
-        with torch.autocast(device_type=device_type, enabled=False):
+        # nnU-Net autocasts on CUDA only; other devices (mps) may not know autocast at all.
+        full_precision = (
+            torch.autocast(device_type=device_type, enabled=False)
+            if device_type in ("cuda", "cpu") else nullcontext()
+        )
+        with full_precision:
             for i, (logits, target) in enumerate(zip(outputs, targets)):
                 weight = self.weights[i]
                 if weight == 0:
