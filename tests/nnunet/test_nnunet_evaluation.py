@@ -54,9 +54,12 @@ def folders(tmp_path: Path) -> dict[str, Path]:
 
 def test_metrics_and_postprocessing(folders: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
+    seen: list[tuple[str, int, int]] = []
     result = evaluate_predictions(
-        folders["ft"], folders["gt"], pretrained_dir=folders["pre"], out_dir=out
+        folders["ft"], folders["gt"], pretrained_dir=folders["pre"], out_dir=out,
+        progress=lambda *args: seen.append(args),
     )
+    assert seen == [("case_000", 1, 2), ("case_001", 2, 2)]
     assert set(result.rows) == {"raw", "pretrained", "postprocessed"}
     for variant, key in (("raw", "ft"), ("pretrained", "pre")):
         for row, masks in zip(result.rows[variant], _cases().values()):

@@ -7,6 +7,13 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from topobench.cli._common import console, err_console, library_errors, parse_window
@@ -153,10 +160,18 @@ def evaluate_command(
         overrides["connectivity"] = connectivity
     if window is not None:
         overrides["betti_window"] = overrides["e0_gt_window"] = parse_window(window)
-    with library_errors():
+    with library_errors(), Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=err_console, transient=True,
+    ) as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def advance(case: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=escape(case))
+
         result = evaluate_predictions(
             pred_dir, gt_dir, pretrained_dir=pretrained, out_dir=out, protocol=protocol,
-            label=label, write_postprocessed=write_postprocessed, **overrides,
+            label=label, write_postprocessed=write_postprocessed, progress=advance, **overrides,
         )
     console.print(_means_table(result.means()))
     console.print(f"results in {escape(str(result.out_dir))}", highlight=False)

@@ -211,7 +211,7 @@ def evaluate_predictions(
     label: int = 1,
     write_postprocessed: bool = True,
     workers: int | None = 1,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
     **overrides: Any,
 ) -> NnunetEvaluation:
     """Topology metrics of an nnU-Net prediction folder, optionally post-processed.
@@ -239,7 +239,7 @@ def evaluate_predictions(
     workers : int, optional
         Threads per case for the windowed metrics.
     progress : callable, optional
-        Called with each case name once it is done.
+        Called as ``progress(case, done, total)`` after each case.
 
     Returns
     -------
@@ -297,7 +297,7 @@ def evaluate_predictions(
                 {"case": case, **metrics, "seconds": round(time.perf_counter() - start, 4)}
             )
         if progress is not None:
-            progress(case)
+            progress(case, len(rows["raw"]), len(preds))
 
     result = NnunetEvaluation(out_dir=out, rows=rows, protocol=proto.to_dict())
     for variant, variant_rows in rows.items():
