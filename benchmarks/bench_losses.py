@@ -97,7 +97,7 @@ def best_times(funcs: dict[str, Callable[[], object]], repeats: int) -> dict[str
 
     for _ in range(repeats):
         one_round(list(funcs))
-    # cheap functions get more rounds (still interleaved): their medians are the noisiest
+    # cheap functions get more rounds (still interleaved): their timings are the noisiest
     cheap = [name for name in funcs if min(times[name]) < CHEAP_S]
     for _ in range(max(CHEAP_REPEATS - repeats, 0)):
         one_round(cheap)
