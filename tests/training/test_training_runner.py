@@ -255,3 +255,37 @@ def test_mixed_precision_path_runs_on_cpu(tiny2d: Path, tmp_path: Path) -> None:
     state = torch.load(result.run_dir / "checkpoint.pt", weights_only=False)
     assert "scaler" in state and state["phase"] == "finetune"
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+_KILL_SCRIPT = """
+import os, signal, sys, torch
+from pathlib import Path
+from topobench.training import TrainConfig, train
+torch.set_num_threads(1)
+cfg = TrainConfig(data=Path(sys.argv[1]), out=Path(sys.argv[2]), loss="closs", epochs=3,
+                  finetune_epochs=2, iterations_per_epoch=3, batch_size=2, depth=2, width=4,
+                  patch_size=(16, 16), resume=len(sys.argv) > 3)
+def hook(event):
+    if (event.kind, event.phase, event.epoch, event.step) == ("step", "pretrain", 2, 2):
+        os.kill(os.getpid(), signal.SIGKILL)  # no clean-up at all, as a real crash
+train(cfg, progress=None if cfg.resume else hook)
+"""
+
+
+def test_resume_after_sigkill(tiny2d: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    full = train(_config(tiny2d, tmp_path / "a", loss="closs", epochs=3, finetune_epochs=2))
+    args = [sys.executable, "-c", _KILL_SCRIPT, str(tiny2d), str(tmp_path / "b")]
+    killed = subprocess.run(args, capture_output=True, timeout=300)
+    assert killed.returncode == -9
+    run_b = tmp_path / "b" / full.run_dir.name
+    assert torch.load(run_b / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    for name in ("model_pretrained.pt", "model_finetuned.pt"):
+        a = torch.load(full.run_dir / name, weights_only=False)["model"]
+        b = torch.load(run_b / name, weights_only=False)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _metric_rows(run_b) == _metric_rows(full.run_dir)
