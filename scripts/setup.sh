@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install topobench into it (editable).
 #   bash scripts/setup.sh          core install (metrics, evaluation, CLI)
-#   bash scripts/setup.sh full     + torch (CPU build 2.13.0), dask and the test tools
+#   bash scripts/setup.sh full     + torch (CPU build 2.13.0), dask, nnU-Net v2 and the test tools
 # The pip log goes to .venv/install.log and is shown only when the install fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +22,10 @@ pip_install() {
 echo "setup: installing topobench into .venv (${1:-core}) ..."
 pip_install --upgrade pip
 if [ "${1:-core}" = "full" ]; then
-  # torch first, pinned: any looser spec would pull a multi-GB CUDA build.
+  # torch first, pinned, and pinned again beside the extras: any looser spec (or nnU-Net's
+  # timm -> torchvision chain) would pull a newer, multi-GB CUDA build.
   pip_install "torch==2.13.0"
-  pip_install -e ".[torch,dask,test]"
+  pip_install -e ".[torch,dask,nnunet,test]" "torch==2.13.0"
 else
   pip_install -e .
 fi
