@@ -162,10 +162,10 @@ def e0_gt_window_stats(
     """Per window ``(beta0(X & Y), beta0(Y))``, shape (n_windows, 2), int64."""
     p, t = as_mask_pair(pred, target)
     c = resolve_connectivity(connectivity, p.ndim)
-    covered = p & t
 
     def one(view: tuple) -> tuple[int, int]:
-        return count_components(covered[view], c), count_components(t[view], c)
+        target = t[view]
+        return count_components(p[view] & target, c), count_components(target, c)
 
     return np.asarray(map_windows(one, sliding_windows(p.shape, window), workers), dtype=np.int64)
 
