@@ -1,7 +1,7 @@
-"""The critical pixel mask of ContextLoss (SPEC section 4; Schacht et al. 2025, Sec. 2.1, Fig. 3).
+"""The critical pixel mask of ContextLoss (docs/losses.md; Schacht et al. 2025, Sec. 2.1, Fig. 3).
 
 **Reconstruction.** The paper's pseudo-code (supplement A.1) is not available; this module
-implements the construction that SPEC section 4 derives from the text and Fig. 3, in one place:
+implements the construction that topobench derives from the text and Fig. 3, in one place:
 
 1. missed connections: ``SY = skel(Y)``, ``E = SY & ~Xb``, ``K = SY & Xb``,
    ``M_fn = Y & (dist(E) < dist(K))``;
@@ -308,7 +308,7 @@ def critical_components(
 def critical_mask(
     pred_binary: Any, target: Any, *, mask: MaskKind = "context", iterations: int = 50
 ) -> Any:
-    """The critical mask ``M`` (SPEC section 4) of one pair or of a batch.
+    """The critical mask ``M`` (docs/losses.md) of one pair or of a batch.
 
     Parameters
     ----------

@@ -698,7 +698,7 @@ def run_evaluation(
     out_dir : path
         Receives ``cases.csv``, ``failures.csv`` and ``summary.json``.
     protocol : str or Protocol
-        Metric protocol (SPEC section 3); ``**overrides`` change its parameters one by one
+        Metric protocol (docs/metrics.md); ``**overrides`` change its parameters one by one
         (``connectivity``, ``betti_window``, ``betti_slices``, ``cldice_window``, ``ags_window``,
         ``e0_gt_window``, ``metrics``).
     threshold : float, optional

@@ -1,6 +1,6 @@
 """Reading and writing masks and images in the formats of the field.
 
-Every reader returns 2D arrays as ``(H, W)`` and 3D arrays as ``(Z, H, W)`` (SPEC section 1):
+Every reader returns 2D arrays as ``(H, W)`` and 3D arrays as ``(Z, H, W)`` (docs/metrics.md):
 NIfTI, which stores ``(X, Y, Z)``, is transposed. Supported: PNG/JPG/BMP, TIFF (2D and
 multi-page stacks), NPY/NPZ, NIfTI ``.nii``/``.nii.gz``.
 """

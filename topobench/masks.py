@@ -1,4 +1,6 @@
-"""The one validator for binary masks and the one resolver for connectivity (SPEC section 1).
+"""The one validator for binary masks and the one resolver for connectivity.
+
+Conventions: docs/metrics.md.
 
 A mask is a 2D ``(H, W)`` or 3D ``(Z, H, W)`` array of bool, or of integers holding only {0, 1}
 or only {0, 255}. Probability maps are accepted only with an explicit ``threshold``.

@@ -1,4 +1,4 @@
-"""Topological post-processing of ContextLoss (SPEC section 4; Schacht et al. 2025, Alg. 2).
+"""Topological post-processing of ContextLoss (docs/losses.md; Schacht et al. 2025, Alg. 2).
 
 Keep each connected component of the fine-tuned prediction that overlaps the pretrained one.
 The result is a subset of the fine-tuned mask, so it can remove false connections and noise but

@@ -98,7 +98,8 @@ def test_thin_mask_is_the_error_skeleton():
 
 
 def _brute_force(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """SPEC section 4 with scipy's EDT and skeletons from a direct max/min-filter loop."""
+    """The critical mask of docs/losses.md, built with scipy's EDT and skeletons from a direct
+    max/min-filter loop."""
 
     def skel(a: np.ndarray) -> np.ndarray:
         cross = ndi.generate_binary_structure(a.ndim, 1)

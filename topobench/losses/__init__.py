@@ -1,4 +1,4 @@
-"""Topology-aware segmentation losses in PyTorch (SPEC section 4).
+"""Topology-aware segmentation losses in PyTorch (docs/losses.md).
 
 ``DiceCELoss`` (L_pixel), ``ClDiceLoss`` (Shit et al. 2021), ``CompoundClDiceLoss`` and
 ``ContextLoss`` (CLoss, Schacht et al. 2025; also CLoss (Dice) and Thin CLoss), their functional

@@ -1,4 +1,4 @@
-"""Functional cores of the losses (SPEC section 4). The ``nn.Module`` classes wrap these.
+"""Functional cores of the losses (docs/losses.md). The ``nn.Module`` classes wrap these.
 
 Every function takes ``(pred_logits, target)``:
 

@@ -1,4 +1,4 @@
-"""Topology and overlap metrics for binary segmentations (SPEC sections 1-3).
+"""Topology and overlap metrics for binary segmentations (docs/metrics.md).
 
 Pure functions over numpy masks ``(H, W)`` or ``(Z, H, W)``, argument order (pred, target):
 

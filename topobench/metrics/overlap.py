@@ -1,4 +1,4 @@
-"""Overlap metrics: Dice, clDice and AGS (SPEC section 3).
+"""Overlap metrics: Dice, clDice and AGS (docs/metrics.md).
 
 clDice and AGS share their sufficient statistics, the per-window skeleton counts, so that each
 skeleton is computed once per mask and window (:func:`skeleton_stats`).
@@ -114,7 +114,7 @@ def skeleton_stats(
     pred, target : numpy.ndarray, shape (H, W) or (Z, H, W)
         Binary masks of the same shape.
     window : int or tuple of int, optional
-        Tile size (SPEC section 3); None means the whole array.
+        Tile size (docs/metrics.md); None means the whole array.
     with_pred_skeleton : bool
         Skeletonise the prediction too (clDice needs it, AGS does not).
     workers : int, optional

@@ -162,7 +162,7 @@ def evaluate_case(
     pred, target : array_like, shape (H, W) or (Z, H, W)
         Binary masks of the same shape (see :func:`topobench.masks.as_mask`).
     protocol : {"default", "roads", "hrf", "vessap", "cld"} or Protocol
-        Preset (SPEC section 3); ``default`` computes everything on the whole array in its native
+        Preset (docs/metrics.md); ``default`` computes everything on the whole array in its native
         dimension.
     workers : int, optional
         Threads over windows (default: all cores; pass 1 inside a process pool).

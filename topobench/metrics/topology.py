@@ -1,4 +1,4 @@
-"""Exact Betti numbers and Euler characteristics of binary masks (SPEC section 2).
+"""Exact Betti numbers and Euler characteristics of binary masks (docs/metrics.md, Definitions).
 
 Algorithm (no persistence computation needed):
 

@@ -1,4 +1,4 @@
-"""Betti errors over sliding windows or 2D slices, and the gap metric e0-Gt (SPEC section 3)."""
+"""Betti errors over sliding windows or 2D slices, and the gap metric e0-Gt (docs/metrics.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Non-overlapping sliding windows (tiles) over 2D images and 3D volumes (SPEC section 3).
+"""Non-overlapping sliding windows (tiles) over 2D images and 3D volumes (docs/metrics.md).
 
 Tiles start at the origin; the last tile along an axis is clipped at the border, so the tiles
 always cover the whole array.

@@ -1,4 +1,4 @@
-"""Reference training runner for the paper's protocol (SPEC section 5).
+"""Reference training runner for the paper's protocol (docs/training.md).
 
 Pretrain a segmentation network with Dice & CE, fine-tune it with a topology-aware loss for a
 short share of the epochs, predict with both models, post-process and evaluate::

@@ -1,7 +1,7 @@
 """The paper's training protocol as one call: pretrain, fine-tune, predict, post-process, evaluate.
 
-:func:`train` runs SPEC section 5 for one fold of a dataset and writes a run directory (the run
-record read by the results aggregator; see ``docs/training.md``)::
+:func:`train` runs the paper's protocol for one fold of a dataset and writes a run directory
+(the run record read by the results aggregator; see ``docs/training.md``)::
 
     RUNS/<run name>/
         run.json                    configuration, versions, timings, status
@@ -100,7 +100,7 @@ class TrainConfig:
     epochs : int
         Pretraining epochs N (ignored with ``pretrained``: the pretrained run's N is used).
     finetune_fraction : float
-        Fine-tuning epochs as a share of N (SPEC section 5: 0.05), at least 1 epoch.
+        Fine-tuning epochs as a share of N (docs/training.md: 0.05), at least 1 epoch.
     finetune_epochs : int, optional
         Explicit number of fine-tuning epochs; overrides ``finetune_fraction``.
     fold, n_folds : int
@@ -212,7 +212,7 @@ class TrainResult:
 
 
 def finetune_epochs(epochs: int, fraction: float) -> int:
-    """Fine-tuning length: ``fraction * epochs`` rounded half up, at least 1 (SPEC section 5)."""
+    """Fine-tuning length: ``fraction * epochs`` rounded half up, at least 1 (docs/training.md)."""
     return max(1, int(np.floor(fraction * epochs + 0.5 + 1e-9)))
 
 
@@ -372,7 +372,7 @@ def train(
     model: nn.Module | None = None,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
-    """Run the training protocol of SPEC section 5 for one fold and write the run record.
+    """Run the paper's training protocol (docs/training.md) for one fold and write the run record.
 
     Pretrain with Dice & CE (``L_pixel``) for ``config.epochs`` (or reuse
     ``config.pretrained``), fine-tune with ``config.loss`` for ``finetune_epochs`` epochs,
