@@ -3,7 +3,7 @@
 Figure by figure: every printed figure appears in its row (dataset, method, weight, and the
 table's leading column) and column, with the paper's number of decimals. The expected figures
 come from the leaderboard (whose ``reference`` column names the tables a figure is printed in)
-and, where ``/work/shared/paper`` exists, from the paper's own CSVs.
+and, where ``../shared/paper`` exists, from the paper's own CSVs.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def test_best_figures_are_bold() -> None:
 @pytest.fixture
 def paper() -> Path:
     if not (PAPER / "published_results.csv").is_file():
-        pytest.skip("/work/shared/paper is not present")
+        pytest.skip("../shared/paper is not present")
     return PAPER
 
 
