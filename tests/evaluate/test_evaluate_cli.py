@@ -334,7 +334,6 @@ def test_read_back_masks_agree_with_the_synthetic_ones(synth2d):
     assert read_mask(root / entry["gt"]).shape == tuple(entry["shape"])
 
 
-@pytest.mark.slow
 def test_dask_local_cluster_equals_local_run(tmp_path, synth2d):
     pytest.importorskip("distributed")
     root, _ = synth2d

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from topobench.evaluate import run_evaluation
 from topobench.synth import synthesize
 
@@ -23,7 +21,6 @@ def _rows(path: Path) -> list[list[str]]:
         return list(csv.reader(f))
 
 
-@pytest.mark.slow
 def test_sigkill_mid_run_then_resume(tmp_path):
     data = tmp_path / "data"
     synthesize(data, kind="roads2d", n=16, seed=1, shape=(320, 320))
