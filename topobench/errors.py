@@ -25,3 +25,21 @@ class InvalidParameterError(TopobenchError, ValueError):
 
 class ReadError(TopobenchError, OSError):
     """A file could not be read as a mask or image."""
+
+
+class MissingDependencyError(TopobenchError, ImportError):
+    """An optional dependency (an extra such as ``torch``) is not installed."""
+
+
+def require(module: str, *, feature: str, extra: str) -> None:
+    """Import ``module`` or raise :class:`MissingDependencyError` naming the extra to install."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        hint = " (install torch first, e.g. 'pip install torch==2.13.0' for a CPU build)"
+        raise MissingDependencyError(
+            f"{feature} needs {module}, which is not installed: pip install 'topobench[{extra}]'"
+            + (hint if module == "torch" else "")
+        ) from exc

@@ -81,7 +81,8 @@ def train_command(
         TimeRemainingColumn,
     )
 
-    from topobench.training import TrainConfig, TrainEvent, train
+    with library_errors():
+        from topobench.training import TrainConfig, TrainEvent, train
 
     config = TrainConfig(
         data=data, out=out, loss=loss, gamma=gamma, epochs=epochs,

@@ -6,14 +6,18 @@ cores in :mod:`topobench.losses.functional`, the soft skeleton, and ``make_loss`
 Every loss is called as ``loss(pred_logits, target)``.
 """
 
-from topobench.critical import critical_mask
-from topobench.losses.functional import (
+from topobench.errors import require
+
+require("torch", feature="topobench.losses", extra="torch")
+
+from topobench.critical import critical_mask  # noqa: E402
+from topobench.losses.functional import (  # noqa: E402
     cldice_loss,
     compound_cldice_loss,
     context_loss,
     dice_ce_loss,
 )
-from topobench.losses.modules import (
+from topobench.losses.modules import (  # noqa: E402
     LOSS_DISPLAY_NAMES,
     LOSS_NAMES,
     ClDiceLoss,
@@ -22,7 +26,7 @@ from topobench.losses.modules import (
     DiceCELoss,
     make_loss,
 )
-from topobench.losses.skeleton import soft_skeleton
+from topobench.losses.skeleton import soft_skeleton  # noqa: E402
 
 __all__ = [
     "LOSS_DISPLAY_NAMES",

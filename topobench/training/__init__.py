@@ -10,7 +10,11 @@ short share of the epochs, predict with both models, post-process and evaluate::
 Needs the ``torch`` extra.
 """
 
-from topobench.training.data import (
+from topobench.errors import require
+
+require("torch", feature="topobench train", extra="torch")
+
+from topobench.training.data import (  # noqa: E402
     Case,
     Dataset,
     DatasetError,
@@ -21,10 +25,10 @@ from topobench.training.data import (
     normalize_intensity,
     scan_dataset,
 )
-from topobench.training.inference import predict_case, sliding_window_positions
-from topobench.training.loop import TrainEvent
-from topobench.training.model import UNet, UNetConfig
-from topobench.training.runner import (
+from topobench.training.inference import predict_case, sliding_window_positions  # noqa: E402
+from topobench.training.loop import TrainEvent  # noqa: E402
+from topobench.training.model import UNet, UNetConfig  # noqa: E402
+from topobench.training.runner import (  # noqa: E402
     LOSSES,
     RunError,
     TrainConfig,
