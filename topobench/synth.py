@@ -393,6 +393,8 @@ def _cut_gaps(
     floor = min(min_piece, counter.smallest_piece(kept))  # real masks may hold tiny pieces
     centres: list[tuple[int, ...]] = []
     radii: list[float] = []
+    if not drawing.points:  # an empty target: nothing to cut
+        return centres, radii
     attempts = 0
     while len(centres) < n_gaps and attempts < 60 * max(n_gaps, 1):
         attempts += 1
@@ -483,6 +485,8 @@ def _bridges(
     shape = target.shape
     added = np.zeros(shape, dtype=bool)
     centres: list[tuple[int, ...]] = []
+    if not drawing.points:  # an empty target: nothing to join
+        return added, centres
     lo_len, hi_len = (6.0, 45.0) if len(shape) == 2 else (4.0, 24.0)
     clearance = _distance(~target)
     betti = betti_numbers(target, connectivity=connectivity)

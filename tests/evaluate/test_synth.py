@@ -146,3 +146,13 @@ def test_degrade_a_given_target(kind):
     assert e0_gt(case.pred, target) == case.expected_e0_gt == 2.0
     for centre in case.gap_centers:
         assert target[centre] and not case.pred[centre]
+
+
+@pytest.mark.parametrize("shape", [(32, 40), (12, 32, 40)])
+def test_degrade_an_empty_target_adds_only_false_positives(shape):
+    target = np.zeros(shape, bool)
+    case = degrade(target, seed=0, gaps=2, bridges=1, blobs=1, noise=5)
+    assert case.errors.gaps == 0 and case.errors.bridges == 0
+    assert case.expected_e0_gt == 0.0
+    assert not (case.pred & target).any()
+    assert case.errors.noise_pixels == 5
