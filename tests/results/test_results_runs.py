@@ -215,3 +215,16 @@ def test_mixed_metric_configurations_are_reported(runs: Path, make_run) -> None:
     (other / "run.json").write_text(json.dumps(record))
     with pytest.warns(UserWarning, match="Roads: results were computed with 2 different"):
         build_table(load_results([runs]), 1)
+
+
+def test_case_names_that_look_missing_stay_case_names(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "cases.csv").write_text(
+        "case,shape,dice,e0,seconds\nNA,4x4,0.5,1.0,0.1\nnull,4x4,0.7,,0.1\nb,4x4,0.9,2.0,0.1\n"
+    )
+    tidy = load_results([out / "cases.csv"])
+    assert sorted(tidy["case"]) == ["NA", "NA", "b", "b", "null"]
+    dice = tidy[tidy["metric"] == "dice"].set_index("case")["value"]
+    assert dice.to_dict() == {"NA": 0.5, "null": 0.7, "b": 0.9}
+    assert not ((tidy["case"] == "null") & (tidy["metric"] == "e0")).any()

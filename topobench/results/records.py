@@ -280,7 +280,9 @@ def read_case_table(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype={"case": str})
+        # No NA parsing: case names such as "NA" or "null" are names, and an empty metric
+        # field is parsed as missing below.
+        frame = pd.read_csv(path, dtype={"case": str}, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ReadError(f"cannot read {path}: {exc}") from exc
     if "case" not in frame.columns:
