@@ -171,6 +171,32 @@ def test_local_boxes_match_the_whole_array_computation(shape, monkeypatch):
     assert any(used)  # the box path did run
 
 
+@pytest.mark.parametrize("shape", [(96, 96), (24, 48, 48)])
+def test_large_array_distance_transform_matches_the_reference(shape, monkeypatch):
+    """Arrays above the small-array size use the ``edt`` package; every other test array is
+    below it, so force that path here and compare with the scipy-based reference."""
+    import topobench.critical as critical
+
+    calls = []
+    edt = critical._edt.edt
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return edt(*args, **kwargs)
+
+    monkeypatch.setattr(critical, "_SMALL", 0)
+    monkeypatch.setattr(critical._edt, "edt", spy)
+    rng = np.random.default_rng(7)
+    features = rng.random(shape) > 0.995
+    np.testing.assert_allclose(
+        critical._distance_to(features), ndi.distance_transform_edt(~features), atol=1e-4
+    )
+    for seed in range(3):
+        x, y = _thin_case(shape, seed)
+        assert np.array_equal(critical_mask(x, y), _brute_force(x, y)), seed
+    assert calls  # the edt path did run
+
+
 def test_batches_and_dtypes():
     y = _line_2d()
     x = y.copy()
