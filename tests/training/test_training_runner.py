@@ -103,6 +103,11 @@ def test_run_record(dataset: str, request: pytest.FixtureRequest, tmp_path: Path
     raw = read_mask(run / "predictions" / "raw" / f"{case}{suffix}")
     post = read_mask(run / "predictions" / "postprocessed" / f"{case}{suffix}")
     assert not np.any(post & ~raw)
+    # ... and is exactly keep_supported(fine-tuned, pretrained) at the evaluation connectivity
+    from topobench.postprocess import keep_supported
+
+    pre = read_mask(run / "predictions" / "pretrained" / f"{case}{suffix}")
+    assert np.array_equal(post, keep_supported(raw, pre))
 
     # the results aggregator reads the record
     from topobench.results.records import read_run
