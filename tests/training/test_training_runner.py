@@ -21,6 +21,7 @@ from topobench.training import (
     finetune_epochs,
     train,
 )
+from topobench.training.loop import poly_lr
 
 RECORD_KEYS = {
     "format", "topobench_version", "dataset", "loss", "method", "gamma", "alpha",
@@ -49,6 +50,13 @@ def _metric_rows(run: Path) -> dict[str, list[dict[str, str]]]:
         out[kind] = [{k: v for k, v in r.items() if k != "seconds"}
                      for r in _rows(run / f"metrics_{kind}.csv")]
     return out
+
+
+def test_poly_lr_is_nnunet_schedule() -> None:
+    factor = poly_lr(4)
+    assert [factor(e) for e in range(4)] == pytest.approx(
+        [1.0, 0.75**0.9, 0.5**0.9, 0.25**0.9])
+    assert factor(10) == pytest.approx(0.25**0.9)  # never 0, even past the last epoch
 
 
 def test_finetune_epochs_is_five_percent_at_least_one() -> None:
@@ -83,6 +91,10 @@ def test_run_record(dataset: str, request: pytest.FixtureRequest, tmp_path: Path
     assert list(log[0]) == ["epoch", "phase", "loss", "seconds", "lr"]
     assert [(r["epoch"], r["phase"]) for r in log] == [
         ("1", "pretrain"), ("2", "pretrain"), ("3", "pretrain"), ("1", "finetune")]
+    # nnU-Net's polynomial decay per phase, restarted for fine-tuning: lr (1 - e / N) ** 0.9
+    expected_lr = [1e-3, 1e-3 * (2 / 3) ** 0.9, 1e-3 * (1 / 3) ** 0.9, 1e-3]
+    assert [float(r["lr"]) for r in log] == pytest.approx(expected_lr, rel=1e-5)
+    assert all(float(r["loss"]) > 0 and float(r["seconds"]) > 0 for r in log)
 
     # per-case CSVs: case, evaluate_case's columns, seconds; one row per held-out case
     (case,) = record["eval_cases"]
