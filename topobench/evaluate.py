@@ -316,11 +316,11 @@ class _LineLog:
     def __init__(self, path: Path, columns: Sequence[str], *, keep: bool):
         self.path = path
         if not keep or not path.exists() or path.stat().st_size == 0:
-            with open(path, "w", newline="") as f:
+            with open(path, "w", newline="", encoding="utf-8") as f:
                 f.write(_csv_line(columns))
                 f.flush()
                 os.fsync(f.fileno())
-        self._file = open(path, "a", newline="")
+        self._file = open(path, "a", newline="", encoding="utf-8")
 
     def append(self, values: Sequence[Any]) -> None:
         self._file.write(_csv_line(values))
@@ -369,7 +369,7 @@ def _sort_cases(path: Path, columns: Sequence[str]) -> None:
     if ordered == rows:
         return
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         f.write(_csv_line(columns))
         for row in ordered:
             f.write(_csv_line([row[c] for c in columns]))
@@ -380,7 +380,7 @@ def _sort_cases(path: Path, columns: Sequence[str]) -> None:
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write(json.dumps(obj, indent=2, allow_nan=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
@@ -765,7 +765,7 @@ def run_evaluation(
     previous: dict[str, Any] = {}
     if resume and has_results:
         try:
-            previous = json.loads(summary_path.read_text())
+            previous = json.loads(summary_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise ResumeError(
                 f"{out}: cannot resume without a readable {SUMMARY_FILE} recording the metric "

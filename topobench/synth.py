@@ -840,5 +840,5 @@ def synthesize(
         "note": _GAP_NOTE,
         "cases": cases,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

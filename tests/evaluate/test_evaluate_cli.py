@@ -374,3 +374,33 @@ def test_jpeg_predictions_and_page_by_page_tiff_stacks(tmp_path):
     rows = {r["case"]: r for r in _rows(out)}
     assert rows["stack"]["shape"] == "4x16x20" and float(rows["stack"]["dice"]) == 1.0
     assert float(rows["flat"]["dice"]) == pytest.approx(1.0)
+
+
+def test_output_files_do_not_depend_on_the_locale_encoding(tmp_path):
+    # Every text file is opened as UTF-8: with the locale's encoding (cp1252 on Windows) a
+    # non-ASCII case name would fail to write or read back. Python reports each open() that
+    # relies on the locale with an EncodingWarning under -X warn_default_encoding.
+    import subprocess
+    import sys
+
+    mask = np.zeros((16, 20), bool)
+    mask[8, 2:18] = True
+    for folder in ("pred", "gt"):
+        write_mask(tmp_path / folder / "straße_é.png", mask)
+    code = (
+        "import warnings; "
+        "warnings.filterwarnings('error', category=EncodingWarning, module='topobench'); "
+        "from topobench.evaluate import run_evaluation, summary_table; "
+        "r = run_evaluation('pred', 'gt', 'out', workers=1); assert r.ok, r.failures; "
+        "r = run_evaluation('pred', 'gt', 'out', workers=1, resume=True); assert r.ok"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-X", "warn_default_encoding", "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader((tmp_path / "out" / "cases.csv").open(encoding="utf-8")))
+    assert [r["case"] for r in rows] == ["straße_é"]
+    assert float(rows[0]["dice"]) == 1.0

@@ -201,7 +201,7 @@ def evaluate_command(
     summary = report.summary
     if fmt in ("md", "latex"):
         text = summary_table(summary, fmt)  # type: ignore[arg-type]
-        (out / ("summary.md" if fmt == "md" else "summary.tex")).write_text(text)
+        (out / ("summary.md" if fmt == "md" else "summary.tex")).write_text(text, encoding="utf-8")
         if not quiet:
             typer.echo(text, nl=False)
     elif not quiet:

@@ -72,7 +72,7 @@ def table(
         typer.echo(text, nl=False)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        out.write_text(text, encoding="utf-8")
         console.print(f"wrote {out}", highlight=False)
 
 

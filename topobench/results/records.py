@@ -419,7 +419,7 @@ def _read_directory(path: Path, *, include_running: bool) -> list[pd.DataFrame]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ReadError(f"missing {path}") from None
     except (OSError, json.JSONDecodeError) as exc:
