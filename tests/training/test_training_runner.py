@@ -72,7 +72,8 @@ def test_finetune_epochs_is_five_percent_at_least_one() -> None:
 def test_run_record(dataset: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     data = request.getfixturevalue(dataset)
     events: list[TrainEvent] = []
-    result = train(_config(data, tmp_path / "runs", gamma=0.2), progress=events.append)
+    result = train(_config(data, tmp_path / "runs", gamma=0.2, finetune_lr=5e-4),
+                   progress=events.append)
     run = result.run_dir
     assert run == tmp_path / "runs" / f"{dataset}__closs_g0.2__fold0__seed0"
     record = json.loads((run / "run.json").read_text())
@@ -91,8 +92,8 @@ def test_run_record(dataset: str, request: pytest.FixtureRequest, tmp_path: Path
     assert list(log[0]) == ["epoch", "phase", "loss", "seconds", "lr"]
     assert [(r["epoch"], r["phase"]) for r in log] == [
         ("1", "pretrain"), ("2", "pretrain"), ("3", "pretrain"), ("1", "finetune")]
-    # nnU-Net's polynomial decay per phase, restarted for fine-tuning: lr (1 - e / N) ** 0.9
-    expected_lr = [1e-3, 1e-3 * (2 / 3) ** 0.9, 1e-3 * (1 / 3) ** 0.9, 1e-3]
+    # nnU-Net's polynomial decay per phase, restarted from finetune_lr: lr (1 - e / N) ** 0.9
+    expected_lr = [1e-3, 1e-3 * (2 / 3) ** 0.9, 1e-3 * (1 / 3) ** 0.9, 5e-4]
     assert [float(r["lr"]) for r in log] == pytest.approx(expected_lr, rel=1e-5)
     assert all(float(r["loss"]) > 0 and float(r["seconds"]) > 0 for r in log)
 
