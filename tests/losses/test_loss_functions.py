@@ -154,6 +154,27 @@ def test_context_loss_matches_a_direct_computation():
     torch.testing.assert_close(ContextLoss(gamma, alpha)(logits, target), expected)
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_critical_mask_binarises_ties_to_background(channels):
+    """Zero logits (probability 0.5 everywhere) binarise to an empty prediction: the whole
+    target is then missed-connection context, and no false connection is marked."""
+    from topobench.critical import critical_mask
+
+    target = torch.zeros((1, 1, 9, 20), dtype=torch.long)
+    target[0, 0, 3:6, 2:18] = 1
+    logits = torch.zeros((1, channels, 9, 20), dtype=torch.float64)
+    m = critical_mask(torch.zeros_like(target, dtype=torch.bool), target.bool())
+    assert torch.equal(m, target.bool())
+    gamma, alpha = 0.3, 0.5
+    prob = torch.full_like(logits[:, :1], 0.5)
+    y, w = target.double(), m.double()
+    ce = torch.full_like(prob, float(np.log(2.0)))
+    masked = (1 - alpha) * _soft_dice(prob * w, y * w) + alpha * (ce * w).sum() / w.sum()
+    pixel = DiceCELoss(alpha)(logits, target)
+    expected = (1 - gamma) * pixel + gamma * masked.mean()
+    torch.testing.assert_close(ContextLoss(gamma, alpha)(logits, target), expected)
+
+
 def test_cldice_term_matches_its_definition():
     logits, target = _toy(2, seed=4)
     prob = torch.softmax(logits, 1)[:, 1:2]
