@@ -161,7 +161,7 @@ def write_mask(path: str | Path, mask: np.ndarray) -> Path:
     elif suffix in _TIFF:
         import tifffile
 
-        tifffile.imwrite(path, m * 255, compression="zlib")
+        tifffile.imwrite(path, m * 255, compression="zlib", photometric="minisblack")
     elif suffix == ".npy":
         np.save(path, m)
     elif suffix == ".npz":

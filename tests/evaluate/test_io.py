@@ -111,3 +111,13 @@ def test_corrupt_and_missing_files(tmp_path):
 )
 def test_file_stem(name, stem):
     assert file_stem(name) == stem
+
+
+@pytest.mark.parametrize("shape", [(3, 12, 17), (4, 12, 17), (5, 12, 3), (5, 3, 4)])
+def test_tiff_stacks_with_3_or_4_slices_or_columns_are_not_colour(tmp_path, shape):
+    # tifffile would otherwise guess RGB(A) from a last or first axis of size 3 or 4.
+    mask = np.random.default_rng(2).random(shape) > 0.5
+    path = write_mask(tmp_path / "vol.tif", mask)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.MINISBLACK
+    np.testing.assert_array_equal(read_mask(path), mask)
