@@ -275,6 +275,22 @@ def test_bad_options_raise():
             bad()
 
 
+def test_numpy_scalar_options_are_accepted():
+    logits, target = _toy(2)
+    expected = make_loss("closs", gamma=0.25, iterations=10)(logits, target)
+    value = make_loss("closs", gamma=np.float32(0.25), iterations=np.int64(10),
+                      smooth=np.float32(1.0))(logits, target)
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(
+        ClDiceLoss(np.float64(0.3), iterations=np.int32(10))(logits, target),
+        ClDiceLoss(0.3, iterations=10)(logits, target),
+    )
+    with pytest.raises(InvalidParameterError, match="smooth"):
+        DiceCELoss(smooth=float("nan"))(logits, target)
+    with pytest.raises(InvalidParameterError, match="gamma"):
+        ContextLoss(np.float32(float("nan")))(logits, target)
+
+
 def test_factory_names():
     assert LOSS_NAMES == ("dice_ce", "cldice", "compound_cldice", "closs", "closs_dice",
                           "thin_closs")

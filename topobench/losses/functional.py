@@ -14,6 +14,7 @@ denominator, as in the clDice reference code.
 
 from __future__ import annotations
 
+import numbers
 from typing import Literal
 
 import numpy as np
@@ -195,7 +196,8 @@ def _reduce(per_sample: torch.Tensor, reduction: Reduction) -> torch.Tensor:
 
 
 def _check_weight(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+    # numbers.Real: also numpy scalars such as np.float32 (not bool, which is an int)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
         raise InvalidParameterError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
 
@@ -205,7 +207,7 @@ def _check_common(reduction: str, smooth: float) -> None:
         raise InvalidParameterError(
             f"reduction must be one of {', '.join(_REDUCTIONS)}, got {reduction!r}"
         )
-    if not isinstance(smooth, (int, float)) or isinstance(smooth, bool) or smooth <= 0:
+    if not isinstance(smooth, numbers.Real) or isinstance(smooth, bool) or not smooth > 0:
         raise InvalidParameterError(f"smooth must be a positive number, got {smooth!r}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 
@@ -60,7 +62,8 @@ def soft_skeleton(x: torch.Tensor, iterations: int = 50) -> torch.Tensor:
     -------
     torch.Tensor, same shape and dtype, values in [0, 1].
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+    integer = isinstance(iterations, numbers.Integral) and not isinstance(iterations, bool)
+    if not integer or iterations < 0:
         raise InvalidParameterError(f"iterations must be an integer >= 0, got {iterations!r}")
     eroded = soft_erode(x)
     skel = F.relu(x - soft_dilate(eroded))
