@@ -275,7 +275,8 @@ def make_splits(
     splits = []
     for k in range(n_folds):
         val = sorted(names[i] for i in folds[k])
-        splits.append({"train": [n for n in names if n not in set(val)], "val": val})
+        held_out = set(val)
+        splits.append({"train": [n for n in names if n not in held_out], "val": val})
     return splits
 
 
