@@ -228,3 +228,19 @@ def test_case_names_that_look_missing_stay_case_names(tmp_path: Path) -> None:
     dice = tidy[tidy["metric"] == "dice"].set_index("case")["value"]
     assert dice.to_dict() == {"NA": 0.5, "null": 0.7, "b": 0.9}
     assert not ((tidy["case"] == "null") & (tidy["metric"] == "e0")).any()
+
+
+def test_unfinished_evaluations_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    for name, status in (("done", "complete"), ("busy", "running")):
+        out = tmp_path / "evals" / name
+        out.mkdir(parents=True)
+        (out / "cases.csv").write_text("case,shape,dice,seconds\na,4x4,0.5,0.1\n")
+        (out / "summary.json").write_text(json.dumps(
+            {"format": "topobench-evaluate/1", "status": status, "dataset": "d"}))
+    with pytest.warns(UserWarning, match="busy"):
+        tidy = load_results([tmp_path / "evals"])
+    assert set(tidy["method"]) == {"done"}
+    with pytest.warns(UserWarning, match="busy"):
+        assert load_results([tmp_path / "evals" / "busy" / "cases.csv"]).empty
+    tidy = load_results([tmp_path / "evals"], include_running=True)
+    assert set(tidy["method"]) == {"done", "busy"}

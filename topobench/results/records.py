@@ -353,7 +353,8 @@ def load_results(
     ----------
     sources : iterable of paths
     include_running : bool
-        Also read runs whose ``status`` is not ``"complete"``; otherwise they are skipped with
+        Also read runs, and ``topobench evaluate`` outputs (``summary.json`` beside
+        ``cases.csv``), whose ``status`` is not ``"complete"``; otherwise they are skipped with
         a :class:`UserWarning` naming them.
 
     Returns
@@ -395,7 +396,7 @@ def _read_file(path: Path, *, include_running: bool) -> pd.DataFrame:
     if {"metric", "value"} <= set(header):
         return read_tidy_csv(path)
     if "case" in header:
-        return read_case_csv(path)
+        return _evaluation_rows(path, include_running=include_running, stacklevel=4)
     raise ReadError(f"{path}: expected a tidy CSV (metric, value) or a per-case CSV (case), "
                     f"got columns {list(header)}")
 
@@ -413,8 +414,24 @@ def _read_directory(path: Path, *, include_running: bool) -> list[pd.DataFrame]:
         parts.append(rows)
     for cases in sorted(path.rglob("cases.csv")):
         if not any(run_dir in cases.parents for run_dir in run_dirs):
-            parts.append(read_case_csv(cases))
+            parts.append(_evaluation_rows(cases, include_running=include_running, stacklevel=4))
     return parts
+
+
+def _evaluation_rows(path: Path, *, include_running: bool, stacklevel: int) -> pd.DataFrame:
+    """:func:`read_case_csv`, or no rows (with a warning) for an unfinished evaluation.
+
+    ``topobench evaluate`` marks its ``summary.json`` ``"running"`` until the last case is
+    done; its ``cases.csv`` then holds only some of the cases.
+    """
+    summary_path = path.parent / "summary.json"
+    if not include_running and summary_path.is_file():
+        status = _read_json(summary_path).get("status", "complete")
+        if status != "complete":
+            warnings.warn(f"skipped {path}: evaluation is not complete (status {status!r})",
+                          UserWarning, stacklevel=stacklevel)
+            return pd.DataFrame(columns=list(TIDY_COLUMNS))
+    return read_case_csv(path)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
