@@ -21,6 +21,8 @@ def test_a_perfect_prediction_shows_only_the_target():
     np.testing.assert_array_equal(_colour_mask(image, "target"), target)
     assert not _colour_mask(image, "missed connection").any()
     assert not _colour_mask(image, "false connection").any()
+    assert not _colour_mask(image, "prediction only").any()
+    assert not image[~target].any()  # black background
 
 
 def test_gap_and_bridge_get_their_colours():
