@@ -21,7 +21,8 @@ def library_errors() -> Iterator[None]:
     try:
         yield
     except TopobenchError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        message = f"[bold red]error:[/] {escape(str(exc))}"
+        err_console.print(message, highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
 
 
