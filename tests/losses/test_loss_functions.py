@@ -251,6 +251,7 @@ def test_gradcheck(name, ndim):
          InvalidMaskError),
         (torch.zeros(2, 1, 8, 8, dtype=torch.long), torch.zeros(2, 8, 8, dtype=torch.long),
          InvalidMaskTypeError),
+        (torch.zeros(0, 2, 8, 8), torch.zeros(0, 8, 8, dtype=torch.long), InvalidMaskError),
     ],
 )
 def test_bad_inputs_raise(name, logits, target, error):

@@ -64,6 +64,10 @@ def prepare(pred_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         )
     if not pred_logits.is_floating_point():
         raise InvalidMaskTypeError(f"pred_logits: expected a float tensor, got {pred_logits.dtype}")
+    if pred_logits.numel() == 0:
+        raise InvalidMaskError(
+            f"pred_logits: expected a non-empty batch, got shape {tuple(pred_logits.shape)}"
+        )
     channels = pred_logits.shape[1]
     if channels not in (1, 2):
         raise InvalidMaskError(
