@@ -110,6 +110,11 @@ def test_splits_are_stored_and_reused(tiny2d: Path, tmp_path: Path) -> None:
     # nnU-Net's splits_final.json in the dataset folder wins
     (tiny2d / "splits_final.json").write_text(json.dumps(stored))
     assert load_or_create_splits(ds, runs) == (stored, tiny2d / "splits_final.json")
+    # training folds that name unknown cases are refused by name, not with a KeyError later
+    bad = [dict(s, train=[*s["train"], "ghost_case"]) for s in stored]
+    (tiny2d / "splits_final.json").write_text(json.dumps(bad))
+    with pytest.raises(DatasetError, match="not in the dataset: ghost_case"):
+        load_or_create_splits(ds, runs)
 
 
 def test_normalize_intensity_per_channel() -> None:

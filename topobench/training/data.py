@@ -306,6 +306,12 @@ def load_or_create_splits(
                     f"{p}: its validation folds cover {len(covered)} cases that differ from the "
                     f"dataset's {len(dataset.case_names)} training cases; delete it or fix it"
                 )
+            unknown = sorted({n for s in splits for n in s["train"]} - set(dataset.case_names))
+            if unknown:
+                raise DatasetError(
+                    f"{p}: its training folds name cases that are not in the dataset: "
+                    f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}"
+                )
             return splits, p
     splits = make_splits(dataset.case_names, n_folds=n_folds)
     path.parent.mkdir(parents=True, exist_ok=True)
