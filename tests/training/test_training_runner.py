@@ -307,3 +307,17 @@ def test_resume_after_sigkill(tiny2d: Path, tmp_path: Path) -> None:
         b = torch.load(run_b / name, weights_only=False)["model"]
         assert all(torch.equal(a[k], b[k]) for k in a)
     assert _metric_rows(run_b) == _metric_rows(full.run_dir)
+
+
+def test_one_patch_size_means_a_square_or_cube_patch() -> None:
+    from types import SimpleNamespace
+
+    from topobench.training.runner import _patch_size
+
+    for ndim, expected in ((2, (32, 32)), (3, (32, 32, 32))):
+        cfg = SimpleNamespace(patch_size=(32,))
+        ds = SimpleNamespace(ndim=ndim)
+        assert _patch_size(cfg, ds, [(64,) * ndim], 8) == expected
+    with pytest.raises(ValueError, match="2 sides for 2D"):
+        _patch_size(SimpleNamespace(patch_size=(32, 32, 32)), SimpleNamespace(ndim=2),
+                    [(64, 64)], 8)

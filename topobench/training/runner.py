@@ -121,7 +121,8 @@ class TrainConfig:
     amp : bool, optional
         Mixed precision (None: on for CUDA, off on CPU).
     patch_size : tuple of int, optional
-        Training and inference patch (None: 128x128 in 2D, 32x64x64 in 3D, clipped to the data).
+        Training and inference patch, one size per axis or one for all (None: 128x128 in 2D,
+        32x64x64 in 3D, clipped to the data).
     batch_size : int, optional
         Patches per step (None: 4 in 2D, 2 in 3D).
     iterations_per_epoch : int
@@ -278,6 +279,8 @@ def _patch_size(cfg: TrainConfig, ds: Dataset, shapes: Sequence[tuple[int, ...]]
                 divisor: int) -> tuple[int, ...]:
     if cfg.patch_size is not None:
         patch = tuple(int(p) for p in cfg.patch_size)
+        if len(patch) == 1:  # one size: a square (cube) patch
+            patch = patch * ds.ndim
         if len(patch) != ds.ndim:
             raise InvalidParameterError(
                 f"patch_size must have {ds.ndim} sides for {ds.ndim}D data, got {patch}"
