@@ -99,6 +99,10 @@ def test_metric_selection_and_overrides():
     assert p.betti_window == 100 and p.connectivity == 4 and p.e0_gt_window == 375
     assert resolve_protocol("roads", betti_window=None) == PROTOCOLS["roads"]
     assert resolve_protocol("cld", cldice_window=[8, 16, 16]).cldice_window == (8, 16, 16)
+    whole = resolve_protocol("roads", betti_window="whole")
+    assert whole.betti_window is None and whole.e0_gt_window == 375
+    with pytest.raises(InvalidParameterError, match="window"):
+        resolve_protocol("roads", betti_window="375")
 
 
 def test_perfect_prediction_in_every_protocol():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -126,7 +125,6 @@ def evaluate_command(
         "betti_slices": slices,
         "metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
     }
-    cleared: list[str] = []
     windows = {
         "betti_window": betti_window or window,
         "e0_gt_window": e0_gt_window or window,
@@ -135,15 +133,11 @@ def evaluate_command(
     }
     for key, text in windows.items():
         given, value = _window_override(text)
-        if given and value is None:
-            cleared.append(key)
-        elif given:
-            overrides[key] = value
+        if given:  # "none" turns a preset's tiles back into the whole image
+            overrides[key] = "whole" if value is None else value
 
     with library_errors():
         proto = resolve_protocol(protocol, **overrides)
-        if cleared:  # "none" turns a preset's tiles back into the whole image
-            proto = dataclasses.replace(proto, **dict.fromkeys(cleared))
 
         progress = Progress(
             TextColumn("[bold]evaluate"),

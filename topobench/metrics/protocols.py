@@ -90,7 +90,7 @@ PROTOCOLS: dict[str, Protocol] = {
 
 
 def _as_window_spec(value: Any, key: str) -> WindowSpec:
-    if value is None:
+    if value is None or (isinstance(value, str) and value.lower() == "whole"):
         return None
     if isinstance(value, (list, tuple)):
         value = tuple(value)
@@ -108,7 +108,8 @@ def resolve_protocol(protocol: str | Protocol = "default", **overrides: Any) -> 
     protocol : {"default", "roads", "hrf", "vessap", "cld"} or Protocol
     **overrides
         Any field of :class:`Protocol` (``connectivity``, ``betti_window``, ``betti_slices``,
-        ``cldice_window``, ``ags_window``, ``e0_gt_window``, ``metrics``); None values are ignored.
+        ``cldice_window``, ``ags_window``, ``e0_gt_window``, ``metrics``); None values are ignored,
+        and a window given as ``"whole"`` replaces a preset's tiles by the whole image.
 
     Raises
     ------
