@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from topobench.errors import InvalidMaskError, InvalidParameterError
-from topobench.masks import as_mask
+from topobench.masks import as_mask, map_mask_pairs, to_numpy
 
 __all__ = [
     "CriticalMask",
@@ -136,7 +136,7 @@ def binary_soft_skeleton(mask: Any, iterations: int = 50) -> np.ndarray:
         raise InvalidParameterError(f"iterations must be an integer, got {iterations!r}")
     if iterations < 0:
         raise InvalidParameterError(f"iterations must be >= 0, got {iterations}")
-    img = np.ascontiguousarray(as_mask(_to_numpy(mask), name="mask"))
+    img = np.ascontiguousarray(as_mask(to_numpy(mask), name="mask"))
     eroded = _erode_cross(img)
     skel = img & ~_dilate_box(eroded)
     for _ in range(iterations):
@@ -287,8 +287,8 @@ def critical_components(
     """
     if mask not in _MASK_KINDS:
         raise InvalidParameterError(f"mask must be 'context' or 'thin', got {mask!r}")
-    xb = as_mask(_to_numpy(pred_binary), name="pred_binary")
-    y = as_mask(_to_numpy(target), name="target")
+    xb = as_mask(to_numpy(pred_binary), name="pred_binary")
+    y = as_mask(to_numpy(target), name="target")
     if xb.shape != y.shape:
         raise InvalidMaskError(
             f"pred_binary and target must have the same shape, got {xb.shape} and {y.shape}"
@@ -328,47 +328,10 @@ def critical_mask(
         Same kind as ``pred_binary`` (a tensor stays on its device), same shape. It carries no
         gradient.
     """
-    device = _torch_device(pred_binary)
-    xb = _to_numpy(pred_binary)
-    y = _to_numpy(target)
-    if xb.shape != y.shape:
-        raise InvalidMaskError(
-            f"pred_binary and target must have the same shape, got {xb.shape} and {y.shape}"
-        )
-    if xb.ndim in (2, 3):
-        out = critical_components(xb, y, mask=mask, iterations=iterations).mask
-    elif xb.ndim in (4, 5):
-        if xb.shape[1] != 1:
-            raise InvalidMaskError(
-                f"expected a batch of shape (B, 1, ...), got shape {xb.shape} "
-                f"({xb.shape[1]} channels)"
-            )
-        out = np.zeros(xb.shape, dtype=bool)
-        for b in range(xb.shape[0]):
-            parts = critical_components(xb[b, 0], y[b, 0], mask=mask, iterations=iterations)
-            out[b, 0] = parts.mask
-    else:
-        raise InvalidMaskError(
-            f"expected (H, W), (D, H, W), (B, 1, H, W) or (B, 1, D, H, W), got {xb.ndim}D "
-            f"shape {xb.shape}"
-        )
-    if device is None:
-        return out
-    import torch  # only reached when the caller passed a tensor
+    return map_mask_pairs(
+        lambda xb, y: critical_components(xb, y, mask=mask, iterations=iterations).mask,
+        pred_binary,
+        target,
+        names=("pred_binary", "target"),
+    )
 
-    return torch.from_numpy(out).to(device)
-
-
-def _is_tensor(x: Any) -> bool:
-    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
-
-
-def _torch_device(x: Any) -> Any:
-    return x.device if _is_tensor(x) else None
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    """A numpy view/copy of an array or a torch tensor (detached, on the CPU)."""
-    if _is_tensor(x):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)

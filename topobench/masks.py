@@ -14,7 +14,14 @@ import numpy as np
 
 from topobench.errors import InvalidMaskError, InvalidMaskTypeError, InvalidParameterError
 
-__all__ = ["as_mask", "as_mask_pair", "resolve_connectivity", "dual_connectivity"]
+__all__ = [
+    "as_mask",
+    "as_mask_pair",
+    "dual_connectivity",
+    "map_mask_pairs",
+    "resolve_connectivity",
+    "to_numpy",
+]
 
 _FULL = {2: 8, 3: 26}
 _ALLOWED = {2: (4, 8), 3: (6, 26)}
@@ -140,3 +147,58 @@ def dual_connectivity(connectivity: int) -> int:
         raise InvalidParameterError(
             f"expected connectivity 4, 8, 6 or 26, got {connectivity}"
         ) from None
+
+
+def _is_tensor(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A numpy view/copy of an array or a torch tensor (detached, on the CPU); torch is not
+    imported here."""
+    if _is_tensor(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def map_mask_pairs(
+    fn: Any, first: Any, second: Any, *, names: tuple[str, str] = ("pred", "target")
+) -> Any:
+    """Apply ``fn(a, b) -> bool array`` to one pair or to each pair of a batch.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes two arrays ``(H, W)`` or ``(D, H, W)`` and returns a bool array of that shape.
+    first, second : numpy.ndarray or torch.Tensor
+        One pair ``(H, W)`` / ``(D, H, W)``, or a batch ``(B, 1, H, W)`` / ``(B, 1, D, H, W)``.
+    names : (str, str)
+        The arguments' names, for error messages.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor of bool
+        Same kind as ``first`` (a tensor stays on its device) and same shape.
+    """
+    device = first.device if _is_tensor(first) else None
+    a, b = to_numpy(first), to_numpy(second)
+    if a.shape != b.shape:
+        raise InvalidMaskError(
+            f"{names[0]} and {names[1]} must have the same shape, got {a.shape} and {b.shape}"
+        )
+    if a.ndim in (2, 3):
+        out = np.asarray(fn(a, b), dtype=bool)
+    elif a.ndim in (4, 5) and a.shape[1] == 1:
+        out = np.zeros(a.shape, dtype=bool)
+        for i in range(a.shape[0]):
+            out[i, 0] = fn(a[i, 0], b[i, 0])
+    else:
+        raise InvalidMaskError(
+            "expected (H, W), (D, H, W), (B, 1, H, W) or (B, 1, D, H, W), got "
+            f"{a.ndim}D shape {a.shape}"
+        )
+    if device is None:
+        return out
+    import torch  # only reached when the caller passed a tensor
+
+    return torch.from_numpy(out).to(device)

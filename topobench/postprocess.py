@@ -12,9 +12,7 @@ from typing import Any
 import cc3d
 import numpy as np
 
-from topobench.critical import _to_numpy, _torch_device
-from topobench.errors import InvalidMaskError
-from topobench.masks import as_mask, resolve_connectivity
+from topobench.masks import as_mask, map_mask_pairs, resolve_connectivity
 
 __all__ = ["keep_supported"]
 
@@ -22,10 +20,6 @@ __all__ = ["keep_supported"]
 def _keep_supported_one(ft: np.ndarray, pre: np.ndarray, connectivity: int | None) -> np.ndarray:
     ft = as_mask(ft, name="finetuned")
     pre = as_mask(pre, name="pretrained")
-    if ft.shape != pre.shape:
-        raise InvalidMaskError(
-            f"finetuned and pretrained must have the same shape, got {ft.shape} and {pre.shape}"
-        )
     c = resolve_connectivity(connectivity, ft.ndim)
     if not ft.any():
         return ft.copy()
@@ -62,25 +56,9 @@ def keep_supported(finetuned: Any, pretrained: Any, *, connectivity: int | None 
     >>> keep_supported(ft, pre).astype(int).tolist()
     [[1, 1, 0, 0], [0, 0, 0, 0]]
     """
-    device = _torch_device(finetuned)
-    ft = _to_numpy(finetuned)
-    pre = _to_numpy(pretrained)
-    if ft.shape != pre.shape:
-        raise InvalidMaskError(
-            f"finetuned and pretrained must have the same shape, got {ft.shape} and {pre.shape}"
-        )
-    if ft.ndim in (2, 3):
-        out = _keep_supported_one(ft, pre, connectivity)
-    elif ft.ndim in (4, 5) and ft.shape[1] == 1:
-        out = np.zeros(ft.shape, dtype=bool)
-        for b in range(ft.shape[0]):
-            out[b, 0] = _keep_supported_one(ft[b, 0], pre[b, 0], connectivity)
-    else:
-        raise InvalidMaskError(
-            f"expected (H, W), (D, H, W), (B, 1, H, W) or (B, 1, D, H, W), got shape {ft.shape}"
-        )
-    if device is None:
-        return out
-    import torch  # only reached when the caller passed a tensor
-
-    return torch.from_numpy(out).to(device)
+    return map_mask_pairs(
+        lambda ft, pre: _keep_supported_one(ft, pre, connectivity),
+        finetuned,
+        pretrained,
+        names=("finetuned", "pretrained"),
+    )

@@ -82,3 +82,18 @@ def test_connectivity_resolution():
         betti_numbers(np.zeros((3, 3), bool), connectivity=26)
     with pytest.raises(ValueError, match="connectivity 8 is not valid for a 3D"):
         betti_errors(np.zeros((2, 3, 3), bool), np.zeros((2, 3, 3), bool), connectivity=8)
+
+
+def test_map_mask_pairs_handles_one_pair_and_batches():
+    from topobench.masks import map_mask_pairs
+
+    a = np.zeros((3, 1, 4, 5), bool)
+    a[1, 0, 2, 3] = True
+    b = np.ones_like(a)
+    out = map_mask_pairs(lambda x, y: x & y, a, b)
+    assert out.shape == a.shape and out.dtype == bool and (out == a).all()
+    assert (map_mask_pairs(lambda x, y: x | y, a[1, 0], ~b[1, 0]) == a[1, 0]).all()
+    with pytest.raises(InvalidMaskError, match="first and second must have the same shape"):
+        map_mask_pairs(lambda x, y: x, a, b[:2], names=("first", "second"))
+    with pytest.raises(InvalidMaskError, match=r"\(B, 1, H, W\)"):
+        map_mask_pairs(lambda x, y: x, np.zeros((2, 2, 4, 4)), np.zeros((2, 2, 4, 4)))
