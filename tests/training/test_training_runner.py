@@ -321,3 +321,36 @@ def test_one_patch_size_means_a_square_or_cube_patch() -> None:
     with pytest.raises(ValueError, match="2 sides for 2D"):
         _patch_size(SimpleNamespace(patch_size=(32, 32, 32)), SimpleNamespace(ndim=2),
                     [(64, 64)], 8)
+
+
+def _run_files(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"connectivity": 4}, "connectivity: None -> 4"),
+    ({"threads": 2}, "threads: 1 -> 2"),
+    ({"save_predictions": False, "overlap": 0.25}, "overlap: 0.5 -> 0.25"),
+])
+def test_resume_of_a_finished_run_with_other_options_is_refused(
+        tiny2d: Path, tmp_path: Path, change: dict[str, object], named: str) -> None:
+    kw = dict(loss="dice_ce", epochs=1, threads=1)
+    done = train(_config(tiny2d, tmp_path, **kw))
+    before = _run_files(done.run_dir)
+    with pytest.raises(RunError, match="never overwritten") as info:
+        train(_config(tiny2d, tmp_path, **{**kw, **change}, resume=True))
+    assert named in str(info.value)
+    for key in change:
+        assert f"{key}:" in str(info.value)
+    assert _run_files(done.run_dir) == before
+    # the recorded options (data spelled another way) give the finished run back untouched
+    again = train(_config(Path(str(tiny2d) + "/"), tmp_path, **kw, resume=True))
+    assert again.record == done.record and again.summary == done.summary
+    assert _run_files(done.run_dir) == before
+
+
+def test_unavailable_device_is_refused_by_name(tiny2d: Path, tmp_path: Path) -> None:
+    for device in ("mps", "cuda:99" if torch.cuda.is_available() else "cuda"):
+        with pytest.raises(InvalidParameterError, match=f"device '{device}'"):
+            train(_config(tiny2d, tmp_path, loss="dice_ce", epochs=1, device=device))
+    assert not any(tmp_path.glob("*/run.json"))

@@ -70,12 +70,11 @@ LOSSES: dict[str, tuple[str, float | None, str | None, float | None]] = {
     "thin_closs": ("Thin CLoss", 0.5, "thin", 0.1),
 }
 
-# Fields that must agree between an interrupted run and its resumption.
-_RESUME_KEYS = (
-    "loss", "gamma", "epochs", "finetune_fraction", "finetune_epochs", "fold", "n_folds", "seed",
-    "patch_size", "batch_size", "iterations_per_epoch", "lr", "finetune_lr", "optimizer",
-    "weight_decay", "foreground_fraction", "augment", "depth", "width", "norm", "pretrained",
-)
+# Options that do not take part in the resume comparison: ``resume`` itself, and the run
+# directory's location (``out`` and ``run_name`` name the directory being resumed).
+_NOT_COMPARED_ON_RESUME = frozenset({"resume", "out", "run_name"})
+# Options holding paths, compared after resolving them (``data`` vs ``./data``).
+_PATH_OPTIONS = frozenset({"data", "pretrained"})
 
 
 class RunError(TopobenchError, ValueError):
@@ -224,14 +223,30 @@ def run_name(dataset: str, loss: str, gamma: float | None, fold: int, seed: int)
 
 
 def _resolve_device(name: str) -> torch.device:
+    """The torch device of ``--device``; refused by name when it is not available here."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError as exc:
         raise InvalidParameterError(f"unknown device {name!r}: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidParameterError(f"device {name!r} requested, but CUDA is not available")
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidParameterError(
+                f"device {name!r} requested, but CUDA is not available; use cpu or auto")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise InvalidParameterError(
+                f"device {name!r} requested, but only {count} CUDA device(s) are visible")
+        return device
+    backend = getattr(torch.backends, device.type, None) or getattr(torch, device.type, None)
+    is_available = getattr(backend, "is_available", None)
+    if not callable(is_available) or not is_available():
+        raise InvalidParameterError(
+            f"device {name!r} requested, but it is not available in this torch build or on "
+            "this machine; use cpu, cuda or auto")
     return device
 
 
@@ -360,13 +375,35 @@ def _prepare_run_dir(cfg: TrainConfig, run_dir: Path) -> dict | None:
         status = previous.get("status")
         hint = "pass resume to continue it" if status == "running" else "choose another run name"
         raise RunError(f"{run_dir}: a run ({status}) is already there; {hint}")
-    stored = previous.get("config", {})
-    mine = cfg.to_dict()
-    diff = [k for k in _RESUME_KEYS if k in stored and stored[k] != mine[k]]
+    diff = _changed_options(previous.get("config", {}), cfg.to_dict())
     if diff:
-        details = ", ".join(f"{k}: {stored[k]!r} -> {mine[k]!r}" for k in diff)
-        raise RunError(f"{run_dir}: resume needs the same configuration; differs in {details}")
+        details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in diff)
+        what = ("a finished run is never overwritten" if previous.get("status") == "complete"
+                else "resume needs the same configuration")
+        raise RunError(f"{run_dir}: {what}; differs in {details} (resume with the recorded "
+                       "options, or choose another run name)")
     return previous
+
+
+def _changed_options(stored: dict[str, Any], mine: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(option, recorded value, new value) for every recorded option that differs.
+
+    Every option of :class:`TrainConfig` is compared except those that locate the run
+    directory; options missing from an older record are not compared.
+    """
+    diff = []
+    for key, new in mine.items():
+        if key in _NOT_COMPARED_ON_RESUME or key not in stored:
+            continue
+        old = stored[key]
+        if key in _PATH_OPTIONS:
+            same = (old is None) == (new is None) and (
+                old is None or Path(old).resolve() == Path(new).resolve())
+        else:
+            same = old == new
+        if not same:
+            diff.append((key, old, new))
+    return diff
 
 
 def train(
@@ -428,6 +465,9 @@ def _train(cfg: TrainConfig, model: nn.Module | None,
     name = cfg.run_name or run_name(ds.name, cfg.loss, gamma, cfg.fold, cfg.seed)
     run_dir = out / name
     previous = _prepare_run_dir(cfg, run_dir)
+    if previous is not None and previous.get("status") == "complete":
+        # Resuming a finished run with the recorded options: nothing to do, nothing rewritten.
+        return TrainResult(run_dir, previous, dict(previous.get("summary") or {}))
     started = time.time()
 
     by_name = {c.name: c for c in ds.training}
