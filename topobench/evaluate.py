@@ -36,7 +36,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from topobench import __version__
+from topobench import __version__, catalog
+from topobench.catalog import METRICS
 from topobench.errors import InvalidParameterError, TopobenchError
 from topobench.io import MASK_SUFFIXES, file_stem, is_supported, read_mask
 from topobench.metrics import METRIC_NAMES, Protocol, evaluate_case, resolve_protocol
@@ -66,8 +67,8 @@ CASES_FILE = "cases.csv"
 FAILURES_FILE = "failures.csv"
 SUMMARY_FILE = "summary.json"
 _FAILURE_COLUMNS = ("case", "pred", "target", "reason")
-#: Metrics shown in percent in tables (fractions in the files), as in the paper.
-PERCENT_METRICS = ("dice", "cldice", "ags")
+#: Metrics shown in percent in tables (fractions in the files), as in the paper (from the catalog).
+PERCENT_METRICS = tuple(m.name for m in METRICS.values() if m.percent)
 
 
 class ResumeError(TopobenchError):
@@ -443,9 +444,7 @@ def format_value(value: float | None, metric: str) -> str:
 
 def metric_label(metric: str) -> str:
     """Display name of a metric column (``e0_gt`` -> ``e0-Gt``, ``dice`` -> ``Dice (%)``)."""
-    names = {"dice": "Dice", "cldice": "clDice", "ags": "AGS", "e0_gt": "e0-Gt"}
-    label = names.get(metric, metric)
-    return f"{label} (%)" if metric in PERCENT_METRICS else label
+    return catalog.metric_label(metric, unit=True)
 
 
 def summary_table(summary: dict[str, Any], fmt: Literal["md", "latex"] = "md") -> str:

@@ -6,12 +6,22 @@ from pathlib import Path
 
 import typer
 
+from topobench.catalog import FINETUNE_FRACTION, LOSSES, METRICS, metric_label
 from topobench.cli._common import console, library_errors
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``train`` command to ``app``."""
     app.command("train")(train_command)
+
+
+def _gamma_defaults() -> str:
+    """The default weights of the catalog, e.g. ``0.2 for cldice, ..., thin_closs``."""
+    by_gamma: dict[float, list[str]] = {}
+    for info in LOSSES.values():
+        if info.default_gamma is not None:
+            by_gamma.setdefault(info.default_gamma, []).append(info.name)
+    return "; ".join(f"{g:g} for {', '.join(names)}" for g, names in by_gamma.items())
 
 
 def _parse_patch(text: str | None) -> tuple[int, ...] | None:
@@ -28,16 +38,16 @@ def _parse_patch(text: str | None) -> tuple[int, ...] | None:
 def train_command(
     data: Path = typer.Argument(..., help="nnU-Net-style dataset folder (imagesTr/, labelsTr/)."),
     loss: str = typer.Option(
-        "closs", "--loss",
-        help="Fine-tuning loss: dice_ce|cldice|compound_cldice|closs|closs_dice|thin_closs.",
-    ),
+        "closs", "--loss", help=f"Fine-tuning loss: {'|'.join(LOSSES)}."),
     gamma: float | None = typer.Option(
-        None, "--gamma", help="Weight of the topological term (default per loss)."),
+        None, "--gamma",
+        help=f"Weight of the topological term (default per loss: {_gamma_defaults()})."),
     epochs: int = typer.Option(20, "--epochs", help="Pretraining epochs N."),
     fold: int = typer.Option(0, "--fold", help="Cross-validation fold to hold out (0-4)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Runs folder."),
     finetune_fraction: float = typer.Option(
-        0.05, "--finetune-fraction", help="Fine-tuning length as a share of N (at least 1)."),
+        FINETUNE_FRACTION, "--finetune-fraction",
+        help="Fine-tuning length as a share of N, rounded half up (at least 1)."),
     finetune_epochs: int | None = typer.Option(
         None, "--finetune-epochs", help="Explicit fine-tuning epochs (overrides the fraction)."),
     pretrained: Path | None = typer.Option(
@@ -129,10 +139,10 @@ def train_command(
     table = Table(title=f"mean over {len(rec['eval_cases'])} held-out cases")
     table.add_column("model")
     for n in names:
-        table.add_column(n, justify="right")
+        table.add_column(metric_label(n, unit=True), justify="right")
     labels = {"pretrained": "pretrained (Dice & CE)", "raw": f"{rec['method']} (raw)",
               "postprocessed": f"{rec['method']} + post-processing"}
+    scale = {n: METRICS[n].scale if n in METRICS else 1.0 for n in names}
     for kind, label in labels.items():
-        scale = {"dice": 100, "cldice": 100, "ags": 100}
-        table.add_row(label, *(f"{result.summary[kind][n] * scale.get(n, 1):.3f}" for n in names))
+        table.add_row(label, *(f"{result.summary[kind][n] * scale[n]:.3f}" for n in names))
     console.print(table)

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from topobench.catalog import LOSSES
 from topobench.critical import MaskKind
 from topobench.errors import InvalidParameterError
 from topobench.losses import functional as LF
@@ -112,55 +113,62 @@ class ContextLoss(nn.Module):
         *,
         smooth: float = 1.0,
         reduction: Reduction = "mean",
+        ce_normalization: LF.CENormalization = "mask",
+        mask_smooth: float | None = None,
     ):
         super().__init__()
         if mask not in ("context", "thin"):
             raise InvalidParameterError(f"mask must be 'context' or 'thin', got {mask!r}")
         self.gamma, self.alpha, self.mask, self.iterations = gamma, alpha, mask, iterations
         self.smooth, self.reduction = smooth, reduction
+        self.ce_normalization, self.mask_smooth = ce_normalization, mask_smooth
 
     def forward(self, pred_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss of logits ``(B, C, ...)`` against labels ``(B, 1, ...)`` or ``(B, ...)``."""
         return LF.context_loss(
             pred_logits, target, gamma=self.gamma, alpha=self.alpha, mask=self.mask,
             iterations=self.iterations, smooth=self.smooth, reduction=self.reduction,
+            ce_normalization=self.ce_normalization, mask_smooth=self.mask_smooth,
         )
 
     def extra_repr(self) -> str:
         return (
             f"gamma={self.gamma}, alpha={self.alpha}, mask={self.mask!r}, "
-            f"iterations={self.iterations}, reduction={self.reduction!r}"
+            f"iterations={self.iterations}, reduction={self.reduction!r}, "
+            f"ce_normalization={self.ce_normalization!r}, mask_smooth={self.mask_smooth}"
         )
 
 
-# name -> (class, fixed parameters)
-_REGISTRY: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
-    "dice_ce": (DiceCELoss, {}),
-    "cldice": (ClDiceLoss, {}),
-    "compound_cldice": (CompoundClDiceLoss, {}),
-    "closs": (ContextLoss, {"mask": "context"}),
-    "closs_dice": (ContextLoss, {"mask": "context", "alpha": 0.0}),
-    "thin_closs": (ContextLoss, {"mask": "thin"}),
+# name -> (class, parameters the name fixes). The values of the fixed parameters (``mask``: the
+# critical mask, ``alpha``) and the default ``alpha`` come from topobench.catalog.LOSSES.
+_REGISTRY: dict[str, tuple[type[nn.Module], tuple[str, ...]]] = {
+    "dice_ce": (DiceCELoss, ()),
+    "cldice": (ClDiceLoss, ()),
+    "compound_cldice": (CompoundClDiceLoss, ()),
+    "closs": (ContextLoss, ("mask",)),
+    "closs_dice": (ContextLoss, ("mask", "alpha")),
+    "thin_closs": (ContextLoss, ("mask",)),
 }
 
-LOSS_NAMES: tuple[str, ...] = tuple(_REGISTRY)
-"""The names ``make_loss`` accepts, in the paper's order."""
+LOSS_NAMES: tuple[str, ...] = tuple(LOSSES)
+"""The names ``make_loss`` accepts, in the paper's order (:data:`topobench.catalog.LOSSES`)."""
 
-LOSS_DISPLAY_NAMES: dict[str, str] = {
-    "dice_ce": "Dice & CE",
-    "cldice": "clDice",
-    "compound_cldice": "Compound clDice",
-    "closs": "CLoss",
-    "closs_dice": "CLoss (Dice)",
-    "thin_closs": "Thin CLoss",
-}
-"""Display name of each loss, as printed in the paper's tables."""
+LOSS_DISPLAY_NAMES: dict[str, str] = {name: info.display for name, info in LOSSES.items()}
+"""Display name of each loss, as printed in the paper's tables (from the catalog)."""
+
+
+def _fixed(name: str) -> dict[str, Any]:
+    info = LOSSES[name]
+    values = {"mask": info.critical_mask, "alpha": info.alpha}
+    return {key: values[key] for key in _REGISTRY[name][1]}
+
 
 _PARAMS = {
     DiceCELoss: ("alpha", "smooth", "reduction"),
     ClDiceLoss: ("gamma", "iterations", "smooth", "reduction"),
     CompoundClDiceLoss: ("gamma", "alpha", "iterations", "smooth", "reduction"),
-    ContextLoss: ("gamma", "alpha", "mask", "iterations", "smooth", "reduction"),
+    ContextLoss: ("gamma", "alpha", "mask", "iterations", "smooth", "reduction",
+                  "ce_normalization", "mask_smooth"),
 }
 
 
@@ -192,7 +200,7 @@ def make_loss(name: str, **params: Any) -> nn.Module:
         raise InvalidParameterError(
             f"unknown loss {name!r}: expected one of {', '.join(LOSS_NAMES)}"
         )
-    cls, fixed = _REGISTRY[name]
+    cls, fixed = _REGISTRY[name][0], _fixed(name)
     params = {k: v for k, v in params.items() if not (k == "gamma" and v is None)}
     allowed = _PARAMS[cls]
     for key, value in params.items():
@@ -206,4 +214,6 @@ def make_loss(name: str, **params: Any) -> nn.Module:
             )
     if "gamma" in allowed and "gamma" not in params:
         raise InvalidParameterError(f"loss {name!r} needs a weight gamma in [0, 1]")
+    if "alpha" in allowed and LOSSES[name].alpha is not None:
+        params.setdefault("alpha", LOSSES[name].alpha)
     return cls(**{**params, **fixed})

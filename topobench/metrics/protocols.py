@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from topobench import __version__
+from topobench.catalog import metric_names
 from topobench.errors import InvalidMaskError, InvalidParameterError
 from topobench.masks import as_mask_pair, resolve_connectivity
 from topobench.metrics.overlap import _ags_from_stats, _cldice_from_stats, dice, skeleton_stats
@@ -23,8 +24,9 @@ from topobench.metrics.windows import normalize_window
 
 __all__ = ["METRIC_NAMES", "PROTOCOLS", "Protocol", "evaluate_case", "resolve_protocol"]
 
-#: Every metric :func:`evaluate_case` can return, in report order. ``e2`` only for 3D windows.
-METRIC_NAMES: tuple[str, ...] = ("dice", "cldice", "e", "e0", "e1", "e2", "e0_gt", "ags")
+#: Every metric :func:`evaluate_case` can return, in report order (from
+#: :data:`topobench.catalog.METRICS`). ``e2`` only for 3D windows.
+METRIC_NAMES: tuple[str, ...] = metric_names()
 
 _BETTI_KEYS = ("e", "e0", "e1", "e2")
 

@@ -13,7 +13,7 @@ Importing this package needs neither torch nor nnU-Net.
 from topobench.nnunet.evaluation import VARIANTS, NnunetEvaluation, evaluate_predictions
 from topobench.nnunet.launch import (
     TrainRequest,
-    finetune_epochs,
+    finetune_epochs_for_checkpoint,
     predict,
     resolve_trainer_name,
     serve_trainers,
@@ -47,7 +47,7 @@ __all__ = [
     "evaluate_predictions",
     "ext_trainer_dir",
     "ext_trainer_environment",
-    "finetune_epochs",
+    "finetune_epochs_for_checkpoint",
     "install_trainers",
     "nnunet_trainer_dir",
     "parse_trainer_name",

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from topobench import __version__
+from topobench.catalog import RUN_FORMAT
 from topobench.errors import InvalidParameterError, ReadError, TopobenchError
 from topobench.io import file_stem, is_supported
 from topobench.metrics import METRIC_NAMES, evaluate_case, resolve_protocol
@@ -326,13 +327,13 @@ def evaluate_predictions(
 
 
 def run_record(trainer_config: dict[str, Any], protocol: dict[str, Any]) -> dict[str, Any]:
-    """A topobench run record (``run.json``, format ``topobench-run/1``) for an nnU-Net
-    fine-tuning run, from its trainer's ``topobench.json`` and the metric configuration.
+    """A topobench run record (``run.json``, format :data:`topobench.catalog.RUN_FORMAT`) for an
+    nnU-Net fine-tuning run, from its trainer's ``topobench.json`` and the metric configuration.
 
     Fields nnU-Net does not record (pretraining epochs, seed, timings) are null.
     """
     return {
-        "format": "topobench-run/1",
+        "format": RUN_FORMAT,
         "topobench_version": __version__,
         "dataset": trainer_config.get("dataset", ""),
         "loss": trainer_config["loss"],

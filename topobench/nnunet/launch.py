@@ -19,17 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from topobench.catalog import finetune_epoch_count
 from topobench.errors import InvalidParameterError, TopobenchError
 from topobench.nnunet.lookup import EXT_TRAINER_VARIABLE, ext_trainer_environment
-from topobench.nnunet.naming import (
-    finetune_epoch_count,
-    parse_trainer_name,
-    trainer_class_name,
-)
+from topobench.nnunet.naming import parse_trainer_name, trainer_class_name
 
 __all__ = [
     "TrainRequest",
-    "finetune_epochs",
+    "finetune_epochs_for_checkpoint",
     "predict",
     "resolve_trainer_name",
     "serve_trainers",
@@ -54,9 +51,10 @@ class TrainRequest:
         return dict(self.__dict__)
 
 
-def finetune_epochs(checkpoint: str | Path) -> int | None:
-    """:data:`~topobench.nnunet.naming.FINETUNE_FRACTION` of the epochs a pretrained nnU-Net
-    checkpoint was trained for (at least 1); None when the checkpoint does not say.
+def finetune_epochs_for_checkpoint(checkpoint: str | Path) -> int | None:
+    """Fine-tuning length after a pretrained nnU-Net checkpoint: the epochs it was trained for,
+    read from the file, through :func:`topobench.catalog.finetune_epoch_count` (5%, rounded
+    half up, at least 1); None when the checkpoint does not say.
 
     Raises
     ------
@@ -101,7 +99,7 @@ def resolve_trainer_name(
         return trainer
     finetune = pretrained is not None if finetune is None else finetune
     if finetune and epochs is None and pretrained is not None:
-        epochs = finetune_epochs(pretrained)
+        epochs = finetune_epochs_for_checkpoint(pretrained)
         if epochs == finetune_epoch_count(1000):
             epochs = None  # the plain "_ft" name says the same
     return trainer_class_name(loss, gamma, finetune=finetune, epochs=epochs)

@@ -7,11 +7,12 @@ nnU-Net finds a trainer by its class name alone (``nnUNetv2_train ... -tr NAME``
 
 - ``<Loss>``: ``CLoss``, ``CLossDice``, ``ThinCLoss``, ``ClDice``, ``CompoundClDice``, ``DiceCE``
   (the :func:`topobench.losses.make_loss` names ``closs``, ``closs_dice``, ``thin_closs``,
-  ``cldice``, ``compound_cldice``, ``dice_ce``);
+  ``cldice``, ``compound_cldice``, ``dice_ce``; :attr:`topobench.catalog.LossInfo.class_stem`);
 - ``_g<gamma>``: the loss weight with ``p`` for the decimal point (``_g0p08`` is 0.08); left out
   for the default weight of the loss (:data:`DEFAULT_GAMMA`);
-- ``_ft``: the fine-tuning variant, which trains for :data:`FINETUNE_FRACTION` of nnU-Net's epochs,
-  meant to start from a pretrained checkpoint (the paper's protocol);
+- ``_ft``: the fine-tuning variant, which trains for :data:`FINETUNE_FRACTION` of nnU-Net's epochs
+  (:func:`~topobench.catalog.finetune_epoch_count`), meant to start from a pretrained checkpoint
+  (the paper's protocol);
 - ``_<N>epochs``: train for ``N`` epochs instead (as nnU-Net's own ``nnUNetTrainer_250epochs``);
   with ``_ft``, e.g. 5% of a shorter pretraining (``nnUNetTrainerCLoss_ft_13epochs``).
 
@@ -24,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from topobench.catalog import FINETUNE_FRACTION, LOSSES, finetune_epoch_count
 from topobench.errors import InvalidParameterError
 
 __all__ = [
@@ -36,35 +38,15 @@ __all__ = [
     "trainer_class_name",
 ]
 
-LOSS_CLASS_STEMS: dict[str, str] = {
-    "closs": "CLoss",
-    "closs_dice": "CLossDice",
-    "thin_closs": "ThinCLoss",
-    "cldice": "ClDice",
-    "compound_cldice": "CompoundClDice",
-    "dice_ce": "DiceCE",
-}
-"""Loss name (as in :func:`topobench.losses.make_loss`) -> the part of the class name."""
+LOSS_CLASS_STEMS: dict[str, str] = {name: info.class_stem for name, info in LOSSES.items()}
+"""Loss name (as in :func:`topobench.losses.make_loss`) -> the part of the class name
+(from :data:`topobench.catalog.LOSSES`)."""
 
 DEFAULT_GAMMA: dict[str, float | None] = {
-    "closs": 0.2,
-    "closs_dice": 0.2,
-    "thin_closs": 0.2,
-    "cldice": 0.5,
-    "compound_cldice": 0.5,
-    "dice_ce": None,
+    name: info.default_gamma for name, info in LOSSES.items()
 }
-"""Loss weight ``gamma`` used when a name has no ``_g`` part (the paper's usual values)."""
-
-FINETUNE_FRACTION = 0.05
-"""Share of nnU-Net's epochs that a ``_ft`` trainer runs (50 of 1000, as in the paper)."""
-
-
-
-def finetune_epoch_count(pretraining_epochs: int) -> int:
-    """Epochs of a fine-tuning run after ``pretraining_epochs``: :data:`FINETUNE_FRACTION` of
-    them, rounded up, at least 1 (1000 -> 50, 250 -> 13)."""
-    return max(1, math.ceil(pretraining_epochs * FINETUNE_FRACTION - 1e-9))
+"""Loss weight ``gamma`` used when a name has no ``_g`` part: the loss's default in
+:data:`topobench.catalog.LOSSES` (docs/losses.md, "Defaults")."""
 
 
 _PREFIX = "nnUNetTrainer"

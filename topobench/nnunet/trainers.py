@@ -30,8 +30,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from topobench import __version__
+from topobench.catalog import LOSSES
 from topobench.errors import InvalidParameterError
-from topobench.losses import LOSS_DISPLAY_NAMES, make_loss
+from topobench.losses import make_loss
 from topobench.nnunet.deep_supervision import (
     DeepSupervisionTopologyLoss,
     TopologyScales,
@@ -142,9 +143,9 @@ class nnUNetTrainerTopobench(nnUNetTrainer):  # noqa: N801 - nnU-Net's naming
         return {
             **self.spec.to_dict(),
             "trainer": type(self).__name__,
-            "method": LOSS_DISPLAY_NAMES[self.spec.loss],
+            "method": LOSSES[self.spec.loss].display,
             "alpha": getattr(loss, "alpha", None),
-            "critical_mask": getattr(loss, "mask", None),
+            "critical_mask": LOSSES[self.spec.loss].critical_mask,
             "dataset": self.plans_manager.dataset_name,
             "configuration": self.configuration_name,
             "fold": self.fold,
@@ -178,11 +179,17 @@ def _distribution_version(name: str) -> str | None:
         return None
 
 
-# The paper's configurations, written out (see topobench.nnunet.naming for the scheme).
-class nnUNetTrainerCLoss(nnUNetTrainerTopobench):  # noqa: N801
-    """CLoss, gamma 0.2."""
+def _default(loss: str, finetune: bool = False) -> TrainerSpec:
+    """``loss`` at its default weight (:data:`topobench.catalog.LOSSES`)."""
+    return TrainerSpec(loss, LOSSES[loss].default_gamma, finetune)
 
-    spec = TrainerSpec("closs", 0.2)
+
+# The paper's configurations, written out (see topobench.nnunet.naming for the scheme). The
+# default weights are the catalog's (docs/losses.md, "Defaults").
+class nnUNetTrainerCLoss(nnUNetTrainerTopobench):  # noqa: N801
+    """CLoss, default gamma."""
+
+    spec = _default("closs")
 
 
 class nnUNetTrainerCLoss_g0p08(nnUNetTrainerTopobench):  # noqa: N801
@@ -198,27 +205,27 @@ class nnUNetTrainerCLoss_g0p1(nnUNetTrainerTopobench):  # noqa: N801
 
 
 class nnUNetTrainerCLossDice(nnUNetTrainerTopobench):  # noqa: N801
-    """CLoss (Dice): CLoss with L_pixel = soft Dice, gamma 0.2."""
+    """CLoss (Dice): CLoss with L_pixel = soft Dice, default gamma."""
 
-    spec = TrainerSpec("closs_dice", 0.2)
+    spec = _default("closs_dice")
 
 
 class nnUNetTrainerThinCLoss(nnUNetTrainerTopobench):  # noqa: N801
-    """Thin CLoss (critical mask = error skeleton only), gamma 0.2."""
+    """Thin CLoss (critical mask = error skeleton only), default gamma."""
 
-    spec = TrainerSpec("thin_closs", 0.2)
+    spec = _default("thin_closs")
 
 
 class nnUNetTrainerClDice(nnUNetTrainerTopobench):  # noqa: N801
-    """clDice loss (Shit et al. 2021): (1 - gamma) Dice + gamma clDice, gamma 0.5."""
+    """clDice loss (Shit et al. 2021): (1 - gamma) Dice + gamma clDice, default gamma."""
 
-    spec = TrainerSpec("cldice", 0.5)
+    spec = _default("cldice")
 
 
 class nnUNetTrainerCompoundClDice(nnUNetTrainerTopobench):  # noqa: N801
-    """Compound clDice: (1 - gamma) L_pixel + gamma clDice, gamma 0.5."""
+    """Compound clDice: (1 - gamma) L_pixel + gamma clDice, default gamma."""
 
-    spec = TrainerSpec("compound_cldice", 0.5)
+    spec = _default("compound_cldice")
 
 
 class nnUNetTrainerDiceCE(nnUNetTrainerTopobench):  # noqa: N801
@@ -228,9 +235,9 @@ class nnUNetTrainerDiceCE(nnUNetTrainerTopobench):  # noqa: N801
 
 
 class nnUNetTrainerCLoss_ft(nnUNetTrainerTopobench):  # noqa: N801
-    """CLoss fine-tuning, gamma 0.2, 5% of the epochs."""
+    """CLoss fine-tuning, default gamma, 5% of the epochs."""
 
-    spec = TrainerSpec("closs", 0.2, finetune=True)
+    spec = _default("closs", finetune=True)
 
 
 class nnUNetTrainerCLoss_g0p08_ft(nnUNetTrainerTopobench):  # noqa: N801
@@ -246,27 +253,27 @@ class nnUNetTrainerCLoss_g0p1_ft(nnUNetTrainerTopobench):  # noqa: N801
 
 
 class nnUNetTrainerCLossDice_ft(nnUNetTrainerTopobench):  # noqa: N801
-    """CLoss (Dice) fine-tuning, gamma 0.2, 5% of the epochs."""
+    """CLoss (Dice) fine-tuning, default gamma, 5% of the epochs."""
 
-    spec = TrainerSpec("closs_dice", 0.2, finetune=True)
+    spec = _default("closs_dice", finetune=True)
 
 
 class nnUNetTrainerThinCLoss_ft(nnUNetTrainerTopobench):  # noqa: N801
-    """Thin CLoss fine-tuning, gamma 0.2, 5% of the epochs."""
+    """Thin CLoss fine-tuning, default gamma, 5% of the epochs."""
 
-    spec = TrainerSpec("thin_closs", 0.2, finetune=True)
+    spec = _default("thin_closs", finetune=True)
 
 
 class nnUNetTrainerClDice_ft(nnUNetTrainerTopobench):  # noqa: N801
-    """clDice fine-tuning, gamma 0.5, 5% of the epochs."""
+    """clDice fine-tuning, default gamma, 5% of the epochs."""
 
-    spec = TrainerSpec("cldice", 0.5, finetune=True)
+    spec = _default("cldice", finetune=True)
 
 
 class nnUNetTrainerCompoundClDice_ft(nnUNetTrainerTopobench):  # noqa: N801
-    """Compound clDice fine-tuning, gamma 0.5, 5% of the epochs."""
+    """Compound clDice fine-tuning, default gamma, 5% of the epochs."""
 
-    spec = TrainerSpec("compound_cldice", 0.5, finetune=True)
+    spec = _default("compound_cldice", finetune=True)
 
 
 class nnUNetTrainerDiceCE_ft(nnUNetTrainerTopobench):  # noqa: N801

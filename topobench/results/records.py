@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from topobench.catalog import LOSSES, METRICS, RUN_FORMAT, metric_names
 from topobench.errors import ReadError
 
 #: Columns of the tidy table, in order.
@@ -73,24 +74,15 @@ TEXT_COLUMNS: tuple[str, ...] = tuple(c for c in TIDY_COLUMNS if c not in NUMERI
 #: Display name of the pretraining model's predictions (the paper's "nnU-Net" row).
 PRETRAINED_METHOD = "nnU-Net"
 
-#: Metrics measured per case, in the order of the run record.
-CASE_METRICS: tuple[str, ...] = ("dice", "cldice", "e", "e0", "e1", "e2", "e0_gt", "ags")
+#: Metrics measured per case, in the order of the run record (:data:`topobench.catalog.METRICS`).
+CASE_METRICS: tuple[str, ...] = metric_names()
 #: Run-level timing figures (Table 7).
 RUNTIME_METRICS: tuple[str, ...] = ("seconds_per_epoch", "minutes_per_training")
 #: Metrics stored as fractions in [0, 1] and shown in percent.
-FRACTION_METRICS: frozenset[str] = frozenset({"dice", "cldice", "ags"})
+FRACTION_METRICS: frozenset[str] = frozenset(m.name for m in METRICS.values() if m.percent)
 
 #: Critical pixel mask of each loss (``make_loss`` names), used when a run record leaves it null.
-CRITICAL_MASK_OF_LOSS: dict[str, str] = {
-    "dice_ce": "none",
-    "cldice": "skeleton",
-    "compound_cldice": "skeleton",
-    "closs": "context",
-    "closs_dice": "context",
-    "thin_closs": "thin",
-}
-
-RUN_FORMAT = "topobench-run/1"
+CRITICAL_MASK_OF_LOSS: dict[str, str] = {name: info.critical_mask for name, info in LOSSES.items()}
 _NON_METRIC_COLUMNS = frozenset({"case", "seconds", "shape"})
 _RUN_FILES = (
     ("metrics_pretrained.csv", None),

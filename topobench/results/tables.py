@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from topobench.catalog import LOSSES, METRICS
 from topobench.errors import InvalidParameterError
 from topobench.results.aggregate import aggregate_cells, case_means
 from topobench.results.records import (
@@ -39,24 +40,14 @@ from topobench.results.stats import PairedComparison, paired_comparison
 TABLE_NUMBERS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
 
 DATASET_ORDER: tuple[str, ...] = ("Roads", "HRF-Retina", "Vessap", "CLD")
+#: Row order of the paper's tables (display names from :data:`topobench.catalog.LOSSES`).
 METHOD_ORDER: tuple[str, ...] = (
     PRETRAINED_METHOD,
-    "Dice & CE",
-    "clDice",
-    "Compound clDice",
-    "Thin CLoss",
-    "CLoss",
-    "CLoss (Dice)",
+    *(LOSSES[name].display for name in
+      ("dice_ce", "cldice", "compound_cldice", "thin_closs", "closs", "closs_dice")),
 )
 #: ``make_loss`` name of each display name, for records that do not state the loss.
-LOSS_OF_METHOD: dict[str, str] = {
-    "Dice & CE": "dice_ce",
-    "clDice": "cldice",
-    "Compound clDice": "compound_cldice",
-    "CLoss": "closs",
-    "CLoss (Dice)": "closs_dice",
-    "Thin CLoss": "thin_closs",
-}
+LOSS_OF_METHOD: dict[str, str] = {info.display: name for name, info in LOSSES.items()}
 MASK_LABELS: dict[str, str] = {
     "none": "w/o",
     "skeleton": "Full skeleton",
@@ -97,14 +88,14 @@ class Column:
     unit: str = ""
 
 
-RESULT_COLUMNS: tuple[Column, ...] = (
-    Column("dice", "Dice", "Dice", True, 100.0, 2),
-    Column("cldice", "clDice", "clDice", True, 100.0, 2),
-    Column("e", "e", "$e$", False),
-    Column("e1", "e1", "$e_1$", False),
-    Column("e0", "e0", "$e_0$", False),
-    Column("e0_gt", "e0-Gt", "$e_0$-Gt", False),
-    Column("ags", "AGS", "AGS", True, 100.0, 2),
+def _metric_column(name: str) -> Column:
+    info = METRICS[name]
+    return Column(name, info.label, info.latex, info.higher_is_better, info.scale, info.decimals)
+
+
+#: The paper's metric columns, in its order; labels, scales, directions from the catalog.
+RESULT_COLUMNS: tuple[Column, ...] = tuple(
+    _metric_column(name) for name in ("dice", "cldice", "e", "e1", "e0", "e0_gt", "ags")
 )
 RUNTIME_COLUMNS: tuple[Column, ...] = (
     Column("seconds_per_epoch", "Time/epoch", "Time/epoch", None, 1.0, 0, "s"),
