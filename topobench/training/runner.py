@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from topobench import __version__
+from topobench.catalog import FINETUNE_FRACTION, LOSSES, RUN_FORMAT
+from topobench.catalog import finetune_epoch_count as finetune_epochs
 from topobench.errors import InvalidParameterError, TopobenchError
 from topobench.io import write_mask
 from topobench.training.data import (
@@ -58,17 +60,6 @@ __all__ = [
     "LOSSES", "TrainConfig", "TrainResult", "RunError", "train", "run_name", "finetune_epochs",
 ]
 
-RUN_FORMAT = "topobench-run/1"
-
-#: make_loss name -> (display name, alpha, critical mask kind, default gamma).
-LOSSES: dict[str, tuple[str, float | None, str | None, float | None]] = {
-    "dice_ce": ("Dice & CE", 0.5, None, None),
-    "cldice": ("clDice", None, None, 0.2),
-    "compound_cldice": ("Compound clDice", 0.5, None, 0.2),
-    "closs": ("CLoss", 0.5, "context", 0.1),
-    "closs_dice": ("CLoss (Dice)", 0.0, "context", 0.1),
-    "thin_closs": ("Thin CLoss", 0.5, "thin", 0.1),
-}
 
 # Options that do not take part in the resume comparison: ``resume`` itself, and the run
 # directory's location (``out`` and ``run_name`` name the directory being resumed).
@@ -158,7 +149,7 @@ class TrainConfig:
     loss: str = "closs"
     gamma: float | None = None
     epochs: int = 20
-    finetune_fraction: float = 0.05
+    finetune_fraction: float = FINETUNE_FRACTION
     finetune_epochs: int | None = None
     fold: int = 0
     n_folds: int = 5
@@ -209,11 +200,6 @@ class TrainResult:
     run_dir: Path
     record: dict[str, Any]
     summary: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-def finetune_epochs(epochs: int, fraction: float) -> int:
-    """Fine-tuning length: ``fraction * epochs`` rounded half up, at least 1 (docs/training.md)."""
-    return max(1, int(np.floor(fraction * epochs + 0.5 + 1e-9)))
 
 
 def run_name(dataset: str, loss: str, gamma: float | None, fold: int, seed: int) -> str:
@@ -460,7 +446,10 @@ def _train(cfg: TrainConfig, model: nn.Module | None,
     if len(splits) != cfg.n_folds:
         raise InvalidParameterError(f"{splits_path} holds {len(splits)} folds, not {cfg.n_folds}")
     split = splits[cfg.fold]
-    display, alpha, critical, default_gamma = LOSSES[cfg.loss]
+    info = LOSSES[cfg.loss]
+    display, alpha, critical, default_gamma = (
+        info.display, info.alpha, info.critical_mask, info.default_gamma
+    )
     gamma = cfg.gamma if cfg.gamma is not None else default_gamma
     name = cfg.run_name or run_name(ds.name, cfg.loss, gamma, cfg.fold, cfg.seed)
     run_dir = out / name
