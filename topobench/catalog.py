@@ -51,9 +51,10 @@ class MetricInfo:
         Plain-text display name (tables, plots, CLI).
     latex : str
         LaTeX display name, without the arrow.
-    kind : {"fraction", "count", "distance"}
+    kind : {"fraction", "count", "distance", "bits"}
         ``fraction``: a share in [0, 1], shown in percent; ``count``: a mean of counts of
-        topological features, >= 0; ``distance``: a length in the mask's units, >= 0.
+        topological features, >= 0; ``distance``: a length in the mask's units, >= 0;
+        ``bits``: an information-theoretic quantity (conditional entropy), >= 0.
     higher_is_better : bool
         Direction of the table arrow and of the "best" mark.
     low, high : float
@@ -66,7 +67,7 @@ class MetricInfo:
     name: str
     label: str
     latex: str
-    kind: Literal["fraction", "count", "distance"]
+    kind: Literal["fraction", "count", "distance", "bits"]
     higher_is_better: bool
     low: float = 0.0
     high: float = math.inf
@@ -113,6 +114,14 @@ METRICS: dict[str, MetricInfo] = {
         _count("e2", "e2", "$e_2$", dims=(3,)),
         _count("e0_gt", "e0-Gt", "$e_0$-Gt"),
         _fraction("ags", "AGS"),
+        # Surface distances (topobench.metrics.distance), in spacing units (pixels by default).
+        MetricInfo("hd95", "HD95", "HD95", "distance", False),
+        MetricInfo("assd", "ASSD", "ASSD", "distance", False),
+        _fraction("nsd", "NSD"),
+        # Partitions of the connected components (topobench.metrics.partition).
+        MetricInfo("vi_split", "VI split", "VI$_{split}$", "bits", False),
+        MetricInfo("vi_merge", "VI merge", "VI$_{merge}$", "bits", False),
+        MetricInfo("are", "ARE", "ARE", "fraction", False, 0.0, 1.0),
     )
 }
 
