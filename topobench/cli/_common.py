@@ -9,10 +9,21 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from topobench.catalog import LOSSES
 from topobench.errors import TopobenchError
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def default_gamma_help() -> str:
+    """The default loss weights of :data:`topobench.catalog.LOSSES` for ``--gamma`` help texts,
+    e.g. ``0.2 for cldice, compound_cldice, closs, closs_dice, thin_closs``."""
+    by_gamma: dict[float, list[str]] = {}
+    for info in LOSSES.values():
+        if info.default_gamma is not None:
+            by_gamma.setdefault(info.default_gamma, []).append(info.name)
+    return "; ".join(f"{g:g} for {', '.join(names)}" for g, names in by_gamma.items())
 
 
 @contextmanager

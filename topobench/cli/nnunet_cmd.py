@@ -16,7 +16,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from topobench.cli._common import console, err_console, library_errors, parse_window
+from topobench.catalog import FINETUNE_FRACTION, LOSSES
+from topobench.cli._common import (
+    console,
+    default_gamma_help,
+    err_console,
+    library_errors,
+    parse_window,
+)
 
 nnunet_app = typer.Typer(
     name="nnunet",
@@ -39,17 +46,19 @@ def train_command(
         str,
         typer.Option(
             "--loss", "-l",
-            help="closs|closs_dice|thin_closs|cldice|compound_cldice|dice_ce.",
+            help=f"{'|'.join(LOSSES)}.",
         ),
     ] = "closs",
     gamma: Annotated[
-        float | None, typer.Option("--gamma", "-g", help="Loss weight (default 0.2; clDice 0.5).")
+        float | None,
+        typer.Option("--gamma", "-g", help=f"Loss weight (default: {default_gamma_help()})."),
     ] = None,
     pretrained: Annotated[
         Path | None,
         typer.Option(
             "--pretrained",
-            help="nnU-Net checkpoint to fine-tune (5% of its epochs unless --epochs).",
+            help=f"nnU-Net checkpoint to fine-tune ({FINETUNE_FRACTION:.0%} of its epochs, "
+            "rounded half up, unless --epochs).",
         ),
     ] = None,
     finetune: Annotated[

@@ -7,21 +7,12 @@ from pathlib import Path
 import typer
 
 from topobench.catalog import FINETUNE_FRACTION, LOSSES, METRICS, metric_label
-from topobench.cli._common import console, library_errors
+from topobench.cli._common import console, default_gamma_help, library_errors
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``train`` command to ``app``."""
     app.command("train")(train_command)
-
-
-def _gamma_defaults() -> str:
-    """The default weights of the catalog, e.g. ``0.2 for cldice, ..., thin_closs``."""
-    by_gamma: dict[float, list[str]] = {}
-    for info in LOSSES.values():
-        if info.default_gamma is not None:
-            by_gamma.setdefault(info.default_gamma, []).append(info.name)
-    return "; ".join(f"{g:g} for {', '.join(names)}" for g, names in by_gamma.items())
 
 
 def _parse_patch(text: str | None) -> tuple[int, ...] | None:
@@ -41,7 +32,7 @@ def train_command(
         "closs", "--loss", help=f"Fine-tuning loss: {'|'.join(LOSSES)}."),
     gamma: float | None = typer.Option(
         None, "--gamma",
-        help=f"Weight of the topological term (default per loss: {_gamma_defaults()})."),
+        help=f"Weight of the topological term (default per loss: {default_gamma_help()})."),
     epochs: int = typer.Option(20, "--epochs", help="Pretraining epochs N."),
     fold: int = typer.Option(0, "--fold", help="Cross-validation fold to hold out (0-4)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Runs folder."),
