@@ -13,13 +13,18 @@ implements the construction that topobench derives from the text and Fig. 3, in 
 where it is an exact binary morphology (:func:`binary_soft_skeleton`). ``dist(A)`` is the exact
 Euclidean distance (in pixels) to the nearest pixel of ``A``, +inf when ``A`` is empty.
 
-Pure numpy; torch tensors are accepted and returned as tensors on the same device, but torch is
-never imported by this module.
+This module is the numpy reference and never imports torch itself. Torch tensors are accepted
+and returned as tensors on the same device; with the "torch" backend (the default for tensors
+on an accelerator, see :func:`resolve_backend`) :func:`critical_mask` hands them to
+:func:`topobench.losses.device.critical_mask_torch`, which gives exactly the same mask without
+leaving the device.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,17 +34,26 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from topobench.errors import InvalidMaskError, InvalidParameterError
-from topobench.masks import as_mask, map_mask_pairs, to_numpy
+from topobench.masks import _is_tensor, as_mask, map_mask_pairs, to_numpy
 
 __all__ = [
+    "Backend",
     "CriticalMask",
     "MaskKind",
     "binary_soft_skeleton",
     "critical_components",
     "critical_mask",
+    "resolve_backend",
+    "set_backend",
+    "use_backend",
 ]
 
 MaskKind = Literal["context", "thin"]
+Backend = Literal["auto", "numpy", "torch"]
+_BACKENDS = ("auto", "numpy", "torch")
+# "auto" on a CPU tensor: the numpy path is faster there (benchmarks/bench_losses.py --paths)
+_AUTO_ON_CPU = "numpy"
+_default_backend: list[str] = ["auto"]
 _FULL_CONNECTIVITY = {2: 8, 3: 26}
 _SMALL = 1 << 16  # arrays below this size use scipy's distance transform
 _MASK_KINDS = ("context", "thin")
@@ -188,7 +202,10 @@ def _error_boxes(error: np.ndarray, margin: int) -> list[tuple[slice, ...]] | No
 
     ``None`` when the boxes would cover much of the array (then whole-array work is cheaper).
     """
-    labels = cc3d.connected_components(error, connectivity=_FULL_CONNECTIVITY[error.ndim])
+    # uint8, not bool: cc3d 4.1.1 labels some background pixels of 2D bool input (8-connected)
+    labels = cc3d.connected_components(
+        error.view(np.uint8), connectivity=_FULL_CONNECTIVITY[error.ndim]
+    )
     boxes = [
         [(max(sl.start - margin, 0), min(sl.stop + margin, n)) for sl, n in zip(obj, error.shape)]
         for obj in ndi.find_objects(labels)
@@ -305,8 +322,60 @@ def critical_components(
     return CriticalMask(missed=_context(skel_y, xb, y), false=_context(skel_x, y, xb))
 
 
+def _check_backend(backend: str) -> str:
+    if backend not in _BACKENDS:
+        raise InvalidParameterError(
+            f"backend must be one of {', '.join(_BACKENDS)}, got {backend!r}"
+        )
+    return backend
+
+
+def set_backend(backend: Backend) -> str:
+    """Set the process-wide default backend of :func:`critical_mask`, ``keep_supported`` and the
+    clDice target skeleton; returns the previous one.
+
+    "auto" (the initial default): the torch implementation for tensors on an accelerator, the
+    numpy one for numpy arrays and for CPU tensors (it is faster on the CPU); "torch": the torch
+    implementation for every tensor; "numpy": always the numpy reference (a host round-trip for
+    tensors).
+    """
+    previous = _default_backend[0]
+    _default_backend[0] = _check_backend(backend)
+    return previous
+
+
+@contextmanager
+def use_backend(backend: Backend) -> Iterator[None]:
+    """Context manager: :func:`set_backend` for the duration of a ``with`` block."""
+    previous = set_backend(backend)
+    try:
+        yield
+    finally:
+        _default_backend[0] = previous
+
+
+def resolve_backend(backend: Backend | None, x: Any) -> Literal["numpy", "torch"]:
+    """The implementation that runs for input ``x``: "numpy" or "torch".
+
+    ``backend`` None means the process default (:func:`set_backend`). Numpy inputs always take
+    the numpy path; tensors take the torch path with "torch", and with "auto" when they are not
+    on the CPU.
+    """
+    name = _check_backend(_default_backend[0] if backend is None else backend)
+    if not _is_tensor(x) or name == "numpy":
+        return "numpy"
+    if name == "torch":
+        return "torch"
+    return "torch" if x.device.type != "cpu" else _AUTO_ON_CPU  # type: ignore[return-value]
+
+
 def critical_mask(
-    pred_binary: Any, target: Any, *, mask: MaskKind = "context", iterations: int = 50
+    pred_binary: Any,
+    target: Any,
+    *,
+    mask: MaskKind = "context",
+    iterations: int = 50,
+    backend: Backend | None = None,
 ) -> Any:
     """The critical mask ``M`` (docs/losses.md) of one pair or of a batch.
 
@@ -321,6 +390,10 @@ def critical_mask(
         See :func:`critical_components`.
     iterations : int
         Soft-skeleton iterations (50).
+    backend : {"auto", "numpy", "torch"}, optional
+        Which implementation runs for tensors (:func:`resolve_backend`; default: the process
+        default, initially "auto": torch on an accelerator, numpy on the CPU). Both give the
+        same mask.
 
     Returns
     -------
@@ -328,6 +401,12 @@ def critical_mask(
         Same kind as ``pred_binary`` (a tensor stays on its device), same shape. It carries no
         gradient.
     """
+    if mask not in _MASK_KINDS:
+        raise InvalidParameterError(f"mask must be 'context' or 'thin', got {mask!r}")
+    if resolve_backend(backend, pred_binary) == "torch":
+        from topobench.losses.device import critical_mask_torch  # torch is loaded already
+
+        return critical_mask_torch(pred_binary, target, mask=mask, iterations=iterations)
     return map_mask_pairs(
         lambda xb, y: critical_components(xb, y, mask=mask, iterations=iterations).mask,
         pred_binary,

@@ -8,6 +8,7 @@ or only {0, 255}. Probability maps are accepted only with an explicit ``threshol
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -150,7 +151,12 @@ def dual_connectivity(connectivity: int) -> int:
 
 
 def _is_tensor(x: Any) -> bool:
-    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
+    """Whether ``x`` is a ``torch.Tensor``, including subclasses (MONAI's ``MetaTensor``, ...).
+
+    Does not import torch: without it loaded no object can be a tensor.
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 Keep each connected component of the fine-tuned prediction that overlaps the pretrained one.
 The result is a subset of the fine-tuned mask, so it can remove false connections and noise but
-never create a connection. Pure numpy/cc3d; torch tensors are accepted but torch is not imported.
+never create a connection. This module is the numpy/cc3d reference and does not import torch;
+tensors are accepted, and with the "torch" backend (default for tensors on an accelerator,
+:func:`topobench.critical.resolve_backend`) they go to
+:func:`topobench.losses.device.keep_supported_torch`, which gives the same mask on the device.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 import cc3d
 import numpy as np
 
+from topobench.critical import Backend, resolve_backend
 from topobench.masks import as_mask, map_mask_pairs, resolve_connectivity
 
 __all__ = ["keep_supported"]
@@ -23,7 +27,8 @@ def _keep_supported_one(ft: np.ndarray, pre: np.ndarray, connectivity: int | Non
     c = resolve_connectivity(connectivity, ft.ndim)
     if not ft.any():
         return ft.copy()
-    labels = cc3d.connected_components(ft, connectivity=c)
+    # uint8, not bool: cc3d 4.1.1 labels some background pixels of 2D bool input (8-connected)
+    labels = cc3d.connected_components(ft.view(np.uint8), connectivity=c)
     supported = np.unique(labels[ft & pre])
     keep = np.zeros(int(labels.max()) + 1, dtype=bool)
     keep[supported] = True
@@ -31,7 +36,13 @@ def _keep_supported_one(ft: np.ndarray, pre: np.ndarray, connectivity: int | Non
     return keep[labels]
 
 
-def keep_supported(finetuned: Any, pretrained: Any, *, connectivity: int | None = None) -> Any:
+def keep_supported(
+    finetuned: Any,
+    pretrained: Any,
+    *,
+    connectivity: int | None = None,
+    backend: Backend | None = None,
+) -> Any:
     """Keep the components of ``finetuned`` that overlap ``pretrained``; drop the rest.
 
     Parameters
@@ -43,6 +54,9 @@ def keep_supported(finetuned: Any, pretrained: Any, *, connectivity: int | None 
         Binarised pretraining prediction.
     connectivity : int, optional
         Foreground connectivity of the components: 4 or 8 in 2D, 6 or 26 in 3D (default: 8 / 26).
+    backend : {"auto", "numpy", "torch"}, optional
+        Implementation for tensors (:func:`topobench.critical.resolve_backend`; default: the
+        process default, initially "auto"). Both give the same mask.
 
     Returns
     -------
@@ -56,6 +70,10 @@ def keep_supported(finetuned: Any, pretrained: Any, *, connectivity: int | None 
     >>> keep_supported(ft, pre).astype(int).tolist()
     [[1, 1, 0, 0], [0, 0, 0, 0]]
     """
+    if resolve_backend(backend, finetuned) == "torch":
+        from topobench.losses.device import keep_supported_torch  # torch is loaded already
+
+        return keep_supported_torch(finetuned, pretrained, connectivity=connectivity)
     return map_mask_pairs(
         lambda ft, pre: _keep_supported_one(ft, pre, connectivity),
         finetuned,

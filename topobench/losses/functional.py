@@ -21,7 +21,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from topobench.critical import MaskKind, binary_soft_skeleton, critical_mask
+from topobench.critical import (
+    Backend,
+    MaskKind,
+    binary_soft_skeleton,
+    critical_mask,
+    resolve_backend,
+)
 from topobench.errors import InvalidMaskError, InvalidMaskTypeError, InvalidParameterError
 from topobench.losses.skeleton import soft_skeleton
 
@@ -235,8 +241,18 @@ def dice_ce_loss(
     return _reduce(_pixel_loss(pred_logits, labels, alpha, smooth)[0], reduction)
 
 
-def _target_skeleton(labels: torch.Tensor, iterations: int, dtype: torch.dtype) -> torch.Tensor:
-    """Soft skeleton of a binary target (exact binary morphology, no gradient needed)."""
+def _target_skeleton(
+    labels: torch.Tensor, iterations: int, dtype: torch.dtype, backend: Backend | None = None
+) -> torch.Tensor:
+    """Soft skeleton of a binary target (exact binary morphology, no gradient needed).
+
+    On the labels' device (:func:`topobench.losses.device.binary_skeleton`) unless ``backend``
+    resolves to "numpy" (:func:`topobench.critical.resolve_backend`; a CPU tensor with "auto").
+    """
+    if resolve_backend(backend, labels) == "torch":
+        from topobench.losses.device import binary_skeleton
+
+        return binary_skeleton(labels.detach(), iterations).to(dtype)
     arr = labels.detach().cpu().numpy()
     skel = np.zeros(arr.shape, dtype=bool)
     for b in range(arr.shape[0]):
@@ -245,17 +261,23 @@ def _target_skeleton(labels: torch.Tensor, iterations: int, dtype: torch.dtype) 
 
 
 def soft_cldice_term(
-    prob: torch.Tensor, labels: torch.Tensor, *, iterations: int = 50, smooth: float = 1.0
+    prob: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    iterations: int = 50,
+    smooth: float = 1.0,
+    backend: Backend | None = None,
 ) -> torch.Tensor:
     """Per-sample ``L_clDice = 1 - 2 Tprec Tsens / (Tprec + Tsens)`` (Shit et al. 2021), ``(B,)``.
 
     ``Tprec = (sum(S(p) y) + s) / (sum(S(p)) + s)``, ``Tsens = (sum(S(y) p) + s) / (sum(S(y)) + s)``
     with ``S`` the soft skeleton; ``prob`` the foreground probability ``(B, 1, ...)``, ``labels``
-    a bool tensor of the same shape.
+    a bool tensor of the same shape; ``backend`` chooses where the target skeleton is computed
+    (:func:`topobench.critical.resolve_backend`).
     """
     tgt = labels.to(prob.dtype)
     skel_pred = soft_skeleton(prob, iterations)
-    skel_true = _target_skeleton(labels, iterations, prob.dtype)
+    skel_true = _target_skeleton(labels, iterations, prob.dtype, backend)
     tprec = (_sum_spatial(skel_pred * tgt) + smooth) / (_sum_spatial(skel_pred) + smooth)
     tsens = (_sum_spatial(skel_true * prob) + smooth) / (_sum_spatial(skel_true) + smooth)
     return 1.0 - 2.0 * tprec * tsens / (tprec + tsens)
@@ -269,8 +291,12 @@ def cldice_loss(
     iterations: int = 50,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    backend: Backend | None = None,
 ) -> torch.Tensor:
-    """The clDice loss of Shit et al. (2021): ``(1 - gamma) L_Dice + gamma L_clDice``."""
+    """The clDice loss of Shit et al. (2021): ``(1 - gamma) L_Dice + gamma L_clDice``.
+
+    ``backend``: where the target skeleton is computed (:func:`topobench.critical.resolve_backend`).
+    """
     gamma = _check_weight("gamma", gamma)
     _check_common(reduction, smooth)
     labels = prepare(pred_logits, target)
@@ -278,7 +304,9 @@ def cldice_loss(
     prob = foreground_probability(pred_logits)
     loss = (1.0 - gamma) * _soft_dice(prob, labels.to(prob.dtype), smooth)
     if gamma > 0:
-        loss = loss + gamma * soft_cldice_term(prob, labels, iterations=iterations, smooth=smooth)
+        loss = loss + gamma * soft_cldice_term(
+            prob, labels, iterations=iterations, smooth=smooth, backend=backend
+        )
     return _reduce(loss, reduction)
 
 
@@ -291,8 +319,12 @@ def compound_cldice_loss(
     iterations: int = 50,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    backend: Backend | None = None,
 ) -> torch.Tensor:
-    """Compound clDice: ``(1 - gamma) L_pixel + gamma L_clDice`` (ContextLoss paper, Tab. 1)."""
+    """Compound clDice: ``(1 - gamma) L_pixel + gamma L_clDice`` (ContextLoss paper, Tab. 1).
+
+    ``backend``: where the target skeleton is computed (:func:`topobench.critical.resolve_backend`).
+    """
     gamma = _check_weight("gamma", gamma)
     alpha = _check_weight("alpha", alpha)
     _check_common(reduction, smooth)
@@ -301,7 +333,9 @@ def compound_cldice_loss(
     pixel, prob, _, _ = _pixel_loss(pred_logits, labels, alpha, smooth)
     loss = (1.0 - gamma) * pixel
     if gamma > 0:
-        loss = loss + gamma * soft_cldice_term(prob, labels, iterations=iterations, smooth=smooth)
+        loss = loss + gamma * soft_cldice_term(
+            prob, labels, iterations=iterations, smooth=smooth, backend=backend
+        )
     return _reduce(loss, reduction)
 
 
@@ -315,6 +349,7 @@ def context_loss(
     iterations: int = 50,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    backend: Backend | None = None,
 ) -> torch.Tensor:
     """ContextLoss (Schacht et al. 2025, Eq. 2): ``(1 - gamma) L_pixel + gamma L_pixel⊙M``.
 
@@ -322,7 +357,9 @@ def context_loss(
     (:func:`topobench.critical.critical_mask`), a constant without gradient. The masked term is
     the same pixel loss over the pixels of ``M`` only (soft Dice summed over ``M``, CE averaged
     over ``M``); it is 0 for a sample whose ``M`` is empty. ``alpha = 0`` gives CLoss (Dice),
-    ``mask="thin"`` Thin CLoss.
+    ``mask="thin"`` Thin CLoss. ``backend`` chooses the implementation of ``M``
+    (:func:`topobench.critical.resolve_backend`): with "torch" (the default on an accelerator)
+    it is computed on the logits' device, without a host copy.
     """
     gamma = _check_weight("gamma", gamma)
     alpha = _check_weight("alpha", alpha)
@@ -332,8 +369,10 @@ def context_loss(
     pixel, prob, tgt, ce_map = _pixel_loss(pred_logits, labels, alpha, smooth)
     loss = (1.0 - gamma) * pixel
     if gamma > 0:
-        critical = critical_mask(_binarise(pred_logits), labels, mask=mask, iterations=iterations)
-        if bool(critical.any()):  # an empty mask adds exactly 0
-            weight = critical.to(prob.dtype)
-            loss = loss + gamma * _pixel_terms(ce_map, prob, tgt, alpha, smooth, weight)
+        critical = critical_mask(
+            _binarise(pred_logits), labels, mask=mask, iterations=iterations, backend=backend
+        )
+        # no branch on critical.any() (a synchronisation): an empty mask adds exactly 0
+        weight = critical.to(prob.dtype)
+        loss = loss + gamma * _pixel_terms(ce_map, prob, tgt, alpha, smooth, weight)
     return _reduce(loss, reduction)
