@@ -7,10 +7,26 @@ Pure functions over numpy masks ``(H, W)`` or ``(Z, H, W)``, argument order (pre
 - :func:`dice`, :func:`cldice`, :func:`ags`, :func:`e0_gt`
 - :func:`evaluate_case` with the paper's protocols (:data:`PROTOCOLS`, :func:`resolve_protocol`)
 - :func:`sliding_windows`
+- :func:`hd95`, :func:`assd`, :func:`nsd` (surface distances with voxel spacing)
+- :func:`vi_split`, :func:`vi_merge`, :func:`adapted_rand_error` (partitions of the components)
+- :func:`evaluate_labels` for integer label maps, :func:`label_average`
+- :class:`TopologyMetrics`, a ``torchmetrics.Metric`` (needs the torch extra; imported on first
+  use, so that importing this package needs no torch)
 """
 
+from typing import Any
+
+from topobench.metrics.distance import assd, hd95, nsd, surface_distances
+from topobench.metrics.labels import evaluate_labels, label_average, read_label_names
 from topobench.metrics.overlap import ags, cldice, dice, skeleton, skeleton_stats
+from topobench.metrics.partition import (
+    adapted_rand_error,
+    partition_scores,
+    vi_merge,
+    vi_split,
+)
 from topobench.metrics.protocols import (
+    DEFAULT_METRICS,
     METRIC_NAMES,
     PROTOCOLS,
     Protocol,
@@ -22,10 +38,13 @@ from topobench.metrics.window_errors import BettiErrors, betti_errors, betti_win
 from topobench.metrics.windows import sliding_windows
 
 __all__ = [
+    "DEFAULT_METRICS",
     "METRIC_NAMES",
     "PROTOCOLS",
     "BettiErrors",
     "Protocol",
+    "adapted_rand_error",
+    "assd",
     "ags",
     "betti_errors",
     "betti_numbers",
@@ -35,8 +54,26 @@ __all__ = [
     "e0_gt",
     "euler_characteristic",
     "evaluate_case",
+    "evaluate_labels",
+    "hd95",
+    "label_average",
+    "nsd",
+    "partition_scores",
+    "read_label_names",
     "resolve_protocol",
     "skeleton",
     "skeleton_stats",
     "sliding_windows",
+    "surface_distances",
+    "vi_merge",
+    "vi_split",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # TopologyMetrics needs torch and torchmetrics: import them only when it is asked for.
+    if name == "TopologyMetrics":
+        from topobench.metrics.torchmetric import TopologyMetrics
+
+        return TopologyMetrics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,14 @@ from topobench import __version__
 from topobench.catalog import metric_names
 from topobench.errors import InvalidMaskError, InvalidParameterError
 from topobench.masks import as_mask_pair, resolve_connectivity
+from topobench.metrics.distance import (
+    Spacing,
+    _check_tolerance,
+    resolve_spacing,
+    surface_distances,
+)
 from topobench.metrics.overlap import _ags_from_stats, _cldice_from_stats, dice, skeleton_stats
+from topobench.metrics.partition import partition_scores
 from topobench.metrics.window_errors import (
     _errors_from_stats,
     betti_window_stats,
@@ -22,11 +29,26 @@ from topobench.metrics.window_errors import (
 )
 from topobench.metrics.windows import normalize_window
 
-__all__ = ["METRIC_NAMES", "PROTOCOLS", "Protocol", "evaluate_case", "resolve_protocol"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "METRIC_NAMES",
+    "PROTOCOLS",
+    "Protocol",
+    "evaluate_case",
+    "resolve_protocol",
+]
 
 #: Every metric :func:`evaluate_case` can return, in report order (from
 #: :data:`topobench.catalog.METRICS`). ``e2`` only for 3D windows.
 METRIC_NAMES: tuple[str, ...] = metric_names()
+
+#: What a protocol computes unless it names its metrics: the ContextLoss paper's topology and
+#: overlap metrics. The surface distances (``hd95``, ``assd``, ``nsd``) and the partition
+#: metrics (``vi_split``, ``vi_merge``, ``are``) are computed when a protocol lists them.
+DEFAULT_METRICS: tuple[str, ...] = ("dice", "cldice", "e", "e0", "e1", "e2", "e0_gt", "ags")
+
+_DISTANCE_KEYS = ("hd95", "assd", "nsd")
+_PARTITION_KEYS = ("vi_split", "vi_merge", "are")
 
 _BETTI_KEYS = ("e", "e0", "e1", "e2")
 
@@ -52,7 +74,14 @@ class Protocol:
     cldice_window, ags_window, e0_gt_window : int, tuple or None
         Tile sizes of clDice, AGS and e0-Gt (None: whole image or volume). Dice is always whole.
     metrics : tuple of str
-        Metrics to compute (subset of :data:`METRIC_NAMES`; ``e2`` appears only for 3D windows).
+        Metrics to compute (subset of :data:`METRIC_NAMES`; ``e2`` appears only for 3D windows;
+        default :data:`DEFAULT_METRICS`).
+    nsd_tolerance : float
+        Tolerance of the normalised surface distance, in spacing units.
+    merged_metrics : tuple of str
+        With several labels (:func:`topobench.metrics.evaluate_labels`), the metrics computed
+        only on the merged mask (the union of the labels), as TopCoW computes clDice; empty:
+        every metric per label and merged.
     """
 
     name: str = "default"
@@ -63,7 +92,9 @@ class Protocol:
     cldice_window: WindowSpec = None
     ags_window: WindowSpec = None
     e0_gt_window: WindowSpec = None
-    metrics: tuple[str, ...] = METRIC_NAMES
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    nsd_tolerance: float = 1.0
+    merged_metrics: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready configuration, with the topobench version that computes it."""
@@ -88,6 +119,24 @@ PROTOCOLS: dict[str, Protocol] = {
         ags_window=(64, 1024, 1024),
         e0_gt_window=(64, 1024, 1024),
     ),
+    # TopoMortar (Valverde et al., BMVC 2025; github.com/jmlipman/TopoMortar): Betti0 and Betti1
+    # errors of the whole 512x512 image with 8-connected foreground, Dice, clDice and HD95.
+    "topomortar": Protocol(
+        name="topomortar",
+        ndim=2,
+        connectivity=8,
+        metrics=("dice", "cldice", "e", "e0", "e1", "hd95"),
+    ),
+    # TopCoW challenge (Yang et al. 2023, github.com/CoWBenchmark/TopCoW_Eval_Metrics):
+    # class-average Dice, Betti0 error and HD95 per vessel label (26-connectivity), clDice on
+    # the binary-merged mask.
+    "topcow": Protocol(
+        name="topcow",
+        ndim=3,
+        connectivity=26,
+        metrics=("dice", "cldice", "e0", "hd95"),
+        merged_metrics=("cldice",),
+    ),
 }
 
 
@@ -107,10 +156,11 @@ def resolve_protocol(protocol: str | Protocol = "default", **overrides: Any) -> 
 
     Parameters
     ----------
-    protocol : {"default", "roads", "hrf", "vessap", "cld"} or Protocol
+    protocol : {"default", "roads", "hrf", "vessap", "cld", "topomortar", "topcow"} or Protocol
     **overrides
         Any field of :class:`Protocol` (``connectivity``, ``betti_window``, ``betti_slices``,
-        ``cldice_window``, ``ags_window``, ``e0_gt_window``, ``metrics``); None values are ignored,
+        ``cldice_window``, ``ags_window``, ``e0_gt_window``, ``metrics``, ``nsd_tolerance``,
+        ``merged_metrics``); None values are ignored,
         and a window given as ``"whole"`` replaces a preset's tiles by the whole image.
 
     Raises
@@ -145,6 +195,16 @@ def resolve_protocol(protocol: str | Protocol = "default", **overrides: Any) -> 
                 f"unknown metric(s) {bad}: expected a non-empty subset of {list(METRIC_NAMES)}"
             )
         changes["metrics"] = tuple(m for m in METRIC_NAMES if m in metrics)
+    if "merged_metrics" in changes:
+        merged = tuple(changes["merged_metrics"])
+        bad = [m for m in merged if m not in METRIC_NAMES]
+        if bad:
+            raise InvalidParameterError(
+                f"unknown merged metric(s) {bad}: expected a subset of {list(METRIC_NAMES)}"
+            )
+        changes["merged_metrics"] = tuple(m for m in METRIC_NAMES if m in merged)
+    if "nsd_tolerance" in changes:
+        changes["nsd_tolerance"] = _check_tolerance(changes["nsd_tolerance"])
     if "betti_slices" in changes:
         changes["betti_slices"] = bool(changes["betti_slices"])
     return replace(base, **changes) if changes else base
@@ -156,6 +216,7 @@ def evaluate_case(
     *,
     protocol: str | Protocol = "default",
     workers: int | None = None,
+    spacing: Spacing = None,
     **overrides: Any,
 ) -> dict[str, float]:
     """Every metric of a protocol for one (prediction, target) pair.
@@ -169,15 +230,19 @@ def evaluate_case(
         dimension.
     workers : int, optional
         Threads over windows (default: all cores; pass 1 inside a process pool).
+    spacing : float or sequence of float, optional
+        Voxel size per axis in array order, for the surface distances (``hd95``, ``assd``,
+        ``nsd``) only; default 1 (distances in pixels). Topology does not depend on it.
     **overrides
         Protocol parameters, see :func:`resolve_protocol`.
 
     Returns
     -------
     dict of str to float
-        Keys in :data:`METRIC_NAMES` order among ``dice, cldice, e, e0, e1, e2, e0_gt, ags``
-        (``e2`` only when the Betti errors use 3D windows). Fractions in [0, 1] for dice, cldice
-        and ags; mean counts for the errors. Never NaN.
+        The protocol's metrics in :data:`METRIC_NAMES` order (by default ``dice, cldice, e, e0,
+        e1, e2, e0_gt, ags``; ``e2`` only when the Betti errors use 3D windows). Fractions in
+        [0, 1] for dice, cldice, ags and nsd; mean counts for the errors; spacing units for
+        hd95 and assd; bits for vi_split and vi_merge. Never NaN.
 
     Examples
     --------
@@ -227,4 +292,19 @@ def evaluate_case(
         out["e0_gt"] = float(np.abs(gt[:, 0] - gt[:, 1]).mean())
     if "ags" in wanted:
         out["ags"] = _ags_from_stats(skel(proto.ags_window, False))
+    if wanted & set(_DISTANCE_KEYS):
+        dist = surface_distances(p, t, spacing=spacing)
+        if "hd95" in wanted:
+            out["hd95"] = dist.hd95()
+        if "assd" in wanted:
+            out["assd"] = dist.assd()
+        if "nsd" in wanted:
+            out["nsd"] = dist.nsd(proto.nsd_tolerance)
+    elif spacing is not None:
+        resolve_spacing(spacing, p.ndim)  # a wrong spacing is an error even when unused
+    if wanted & set(_PARTITION_KEYS):
+        parts = partition_scores(p, t, connectivity=c).to_dict()
+        for key in _PARTITION_KEYS:
+            if key in wanted:
+                out[key] = parts[key]
     return {k: out[k] for k in METRIC_NAMES if k in out}
