@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,14 +28,70 @@ def default_gamma_help() -> str:
     return "; ".join(f"{g:g} for {', '.join(names)}" for g, names in by_gamma.items())
 
 
+#: Library messages name Python parameters; the CLI shows its options instead.
+_CLI_NAMES = (
+    (re.compile(r"\bthreshold=\.\.\. \(e\.g\. threshold=0\.5"), "--threshold T (-t T; e.g. -t 0.5"),
+    (re.compile(r"\bthreshold=\.\.\."), "--threshold T (-t T)"),
+    (re.compile(r"\bchannel=\.\.\."), "--channel C"),
+    (re.compile(r"\bchannel=(-?\d+)"), r"--channel \1"),
+    (re.compile(r"\bresume=True"), "--resume"),
+    (re.compile(r"\boverwrite=True"), "--overwrite"),
+)
+
+#: errno values of a file system the user has to fix (not a bug): a clean message, exit 2.
+_USER_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENOENT,
+        errno.ELOOP,
+        errno.ENAMETOOLONG,
+    }
+)
+
+
+def cli_names(message: str) -> str:
+    """``message`` with the Python parameter names of the library replaced by CLI options."""
+    for pattern, option in _CLI_NAMES:
+        message = pattern.sub(option, message)
+    return message
+
+
+def print_error(message: str) -> None:
+    """Print ``error: message`` on stderr, with CLI option names."""
+    err_console.print(
+        f"[bold red]error:[/] {escape(cli_names(message))}", highlight=False, soft_wrap=True
+    )
+
+
 @contextmanager
 def library_errors() -> Iterator[None]:
-    """Turn a :class:`TopobenchError` raised inside the block into a message and exit code 2."""
+    """Turn a :class:`TopobenchError` raised inside the block into a message and exit code 2.
+
+    So is an ``OSError`` of the file system the user can fix (no space left, permission denied,
+    read-only, a file where a folder is expected, ...): a message naming the file, no traceback.
+    """
     try:
         yield
     except TopobenchError as exc:
-        message = f"[bold red]error:[/] {escape(str(exc))}"
-        err_console.print(message, highlight=False, soft_wrap=True)
+        print_error(str(exc))
+        raise typer.Exit(code=2) from None
+    except OSError as exc:
+        if exc.errno not in _USER_ERRNOS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = (
+            " (free some space, then run again)"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            else ""
+        )
+        print_error(f"{where}{exc.strerror or exc}{hint}")
         raise typer.Exit(code=2) from None
 
 

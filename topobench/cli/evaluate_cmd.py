@@ -17,7 +17,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from topobench.cli._common import console, err_console, library_errors, parse_window
+from topobench.cli._common import (
+    cli_names,
+    console,
+    err_console,
+    library_errors,
+    parse_window,
+    print_error,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -77,7 +84,17 @@ def evaluate_command(
         typer.Option(
             "--threshold",
             "-t",
-            help="Binarise probability-map predictions as value > T (8-bit scaled to [0, 1]).",
+            help=(
+                "Binarise probability-map predictions as value > T (integer maps divided by "
+                "their dtype's maximum first: 255 for 8-bit, 65535 for 16-bit)."
+            ),
+        ),
+    ] = None,
+    channel: Annotated[
+        int | None,
+        typer.Option(
+            "--channel",
+            help="Class channel of nnU-Net --save_probabilities .npz predictions (with -t).",
         ),
     ] = None,
     pred_suffix: Annotated[
@@ -170,6 +187,7 @@ def evaluate_command(
                 out,
                 protocol=proto,
                 threshold=threshold,
+                channel=channel,
                 pred_suffix=pred_suffix,
                 target_suffix=gt_suffix,
                 maps_dir=maps,
@@ -200,8 +218,26 @@ def evaluate_command(
             typer.echo(text, nl=False)
     elif not quiet:
         console.print(_rich_summary(summary))
+    if report.reevaluated and not quiet:
+        err_console.print(
+            f"resumed: {len(report.reevaluated)} cases evaluated again because their files "
+            f"changed since their row was written: {escape(_listed(report.reevaluated))}",
+            highlight=False,
+        )
+    if report.dropped and not quiet:
+        err_console.print(
+            f"resumed: {len(report.dropped)} rows dropped because their files are gone: "
+            f"{escape(_listed(report.dropped))}",
+            highlight=False,
+        )
+    not_binary = set(report.not_binary)
     for case, reason in report.failures:
-        err_console.print(f"[red]failed[/] {escape(case)}: {escape(reason)}", highlight=False)
+        if case not in not_binary:  # those get one message below, not one per case
+            err_console.print(
+                f"[red]failed[/] {escape(case)}: {escape(cli_names(reason))}", highlight=False
+            )
+    if report.hint is not None:
+        print_error(report.hint)
     if not quiet:  # the table alone on stdout for md/latex, so that it can be redirected
         (console if fmt == "rich" else err_console).print(
             f"results in {escape(str(out))}"
@@ -209,6 +245,10 @@ def evaluate_command(
         )
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+def _listed(cases: tuple[str, ...], n: int = 10) -> str:
+    return ", ".join(cases[:n]) + (f" and {len(cases) - n} more" if len(cases) > n else "")
 
 
 def _rich_summary(summary: dict) -> Table:
