@@ -96,6 +96,29 @@ def test_splits_are_disjoint_covering_and_deterministic() -> None:
         make_splits(names[:4])
 
 
+@pytest.mark.parametrize("n_cases", [20, 13, 5])
+def test_splits_are_nnunets_folds(n_cases: int) -> None:
+    """The folds nnU-Net's trainer writes to splits_final.json, fold by fold, for names given
+    in any order (nnU-Net sorts its case identifiers first)."""
+    pytest.importorskip("sklearn")
+    crossval = pytest.importorskip("nnunetv2.utilities.crossval_split")
+    rng = np.random.default_rng(7)
+    names = [f"case_{i:03d}" for i in rng.choice(1000, n_cases, replace=False)]
+    expected = crossval.generate_crossval_split(sorted(names), seed=12345, n_splits=5)
+    ours = make_splits(list(rng.permutation(names)))
+    assert len(ours) == len(expected) == 5
+    for k in range(5):
+        assert ours[k]["val"] == [str(n) for n in expected[k]["val"]], k
+        assert ours[k]["train"] == [str(n) for n in expected[k]["train"]], k
+    # and scikit-learn's KFold itself, with another seed and number of folds
+    from sklearn.model_selection import KFold
+
+    idx = [sorted(test) for _, test in KFold(3, shuffle=True, random_state=1).split(names)]
+    assert [s["val"] for s in make_splits(names, n_folds=3, seed=1)] == [
+        [sorted(names)[i] for i in fold] for fold in idx
+    ]
+
+
 def test_splits_are_stored_and_reused(tiny2d: Path, tmp_path: Path) -> None:
     ds = scan_dataset(tiny2d)
     runs = tmp_path / "runs"

@@ -261,22 +261,45 @@ def normalize_intensity(image: np.ndarray) -> np.ndarray:
 def make_splits(
     case_names: Sequence[str], *, n_folds: int = 5, seed: int = SPLIT_SEED
 ) -> list[dict]:
-    """Split case names into ``n_folds`` folds, as nnU-Net's ``splits_final.json``.
+    """Split case names into ``n_folds`` folds: nnU-Net's own ``splits_final.json``.
 
-    Returns a list of ``{"train": [...], "val": [...]}``, one per fold; the validation sets are
-    disjoint and cover every case. Deterministic for a given ``seed`` and set of names.
+    The folds are those nnU-Net's trainer creates when the dataset has no split file
+    (``nnunetv2.utilities.crossval_split.generate_crossval_split`` on the sorted case names,
+    i.e. scikit-learn's ``KFold(n_splits, shuffle=True, random_state=seed)``), so that fold ``k``
+    of ``topobench train`` holds out the same cases as fold ``k`` of ``topobench nnunet train``.
+    The KFold procedure is reproduced with numpy (no scikit-learn needed): the indices
+    ``0..n-1`` are shuffled by ``numpy.random.RandomState(seed)``, the first ``n % n_folds`` folds
+    take ``n // n_folds + 1`` consecutive shuffled indices and the others ``n // n_folds``.
+
+    Returns
+    -------
+    list of dict
+        One ``{"train": [...], "val": [...]}`` per fold, both lists in sorted order; the
+        validation sets are disjoint and cover every case. Deterministic for a given ``seed``
+        and set of names (their order does not matter).
+
+    Raises
+    ------
+    DatasetError
+        Fewer cases than folds.
     """
     names = sorted(case_names)
     if len(names) < n_folds:
         raise DatasetError(f"{n_folds}-fold cross-validation needs at least {n_folds} cases, "
                            f"got {len(names)}")
-    order = np.random.default_rng(seed).permutation(len(names))
-    folds = np.array_split(order, n_folds)
+    order = np.arange(len(names))
+    np.random.RandomState(seed).shuffle(order)
+    sizes = np.full(n_folds, len(names) // n_folds)
+    sizes[: len(names) % n_folds] += 1
     splits = []
-    for k in range(n_folds):
-        val = sorted(names[i] for i in folds[k])
-        held_out = set(val)
-        splits.append({"train": [n for n in names if n not in held_out], "val": val})
+    start = 0
+    for size in sizes:
+        held_out = set(order[start:start + size].tolist())
+        start += size
+        splits.append({
+            "train": [n for i, n in enumerate(names) if i not in held_out],
+            "val": [n for i, n in enumerate(names) if i in held_out],
+        })
     return splits
 
 
