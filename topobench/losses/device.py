@@ -162,8 +162,13 @@ def _check_iterations(iterations: object) -> int:
 
 
 @torch.no_grad()
-def binary_skeleton(mask: torch.Tensor, iterations: int = 50, *, nd: int | None = None
-                    ) -> torch.Tensor:
+def binary_skeleton(
+    mask: torch.Tensor,
+    iterations: int = 50,
+    *,
+    nd: int | None = None,
+    early_stop: bool | None = None,
+) -> torch.Tensor:
     """The clDice soft skeleton of a binary mask, exactly, with bool operations on its device.
 
     Equals :func:`topobench.critical.binary_soft_skeleton` and ``soft_skeleton`` on {0, 1}
@@ -179,6 +184,9 @@ def binary_skeleton(mask: torch.Tensor, iterations: int = 50, *, nd: int | None 
     nd : int, optional
         Number of spatial axes (the trailing ones). Default: 2 for a 2D or 4D tensor, 3 for a
         3D or 5D one.
+    early_stop : bool, optional
+        Stop once erosion has emptied every sample (one boolean read per step). Default: on the
+        CPU only, where the read is free. The result is the same either way.
 
     Returns
     -------
@@ -196,7 +204,8 @@ def binary_skeleton(mask: torch.Tensor, iterations: int = 50, *, nd: int | None 
     if nd not in (2, 3) or mask.ndim < nd:
         raise InvalidMaskError(f"expected a 2D or 3D mask, got shape {tuple(mask.shape)}")
     img = mask if mask.dtype == torch.bool else mask != 0
-    early_stop = img.device.type == "cpu"
+    if early_stop is None:
+        early_stop = img.device.type == "cpu"
     eroded = _erode_cross(img, nd)
     skel = img & ~_dilate(eroded, nd)
     for _ in range(iterations):
@@ -321,6 +330,7 @@ def critical_mask_torch(
     mask: str = "context",
     iterations: int = 50,
     window: Window = "adaptive",
+    early_stop: bool | None = None,
 ) -> torch.Tensor:
     """The critical mask ``M`` on the device; equals :func:`topobench.critical.critical_mask`.
 
@@ -336,6 +346,9 @@ def critical_mask_torch(
         Soft-skeleton iterations (50).
     window : {"adaptive", "full"}
         Offsets of the distance passes (module notes): "full" never synchronises.
+    early_stop : bool, optional
+        Early stopping of the skeleton loop (:func:`binary_skeleton`; default: on the CPU only).
+        With ``window="full"``, ``early_stop=False`` and bool inputs nothing is read back.
 
     Returns
     -------
@@ -344,8 +357,8 @@ def critical_mask_torch(
     if mask not in ("context", "thin"):
         raise InvalidParameterError(f"mask must be 'context' or 'thin', got {mask!r}")
     xb, y, nd = _pair(pred_binary, target, ("pred_binary", "target"))
-    skel_y = binary_skeleton(y, iterations, nd=nd)
-    skel_x = binary_skeleton(xb, iterations, nd=nd)
+    skel_y = binary_skeleton(y, iterations, nd=nd, early_stop=early_stop)
+    skel_x = binary_skeleton(xb, iterations, nd=nd, early_stop=early_stop)
     if mask == "thin":
         return (skel_y & ~xb) | (skel_x & ~y)
     # both sides in one batched transform: missed (skeleton of Y, context in Y), false (of Xb)
