@@ -232,19 +232,29 @@ def test_custom_module_and_threads(tiny2d: Path, tmp_path: Path) -> None:
     assert torch.get_num_threads() == 1  # restored after the run
 
 
-def test_bad_options_and_data_fail_before_training(tiny2d: Path, tmp_path: Path) -> None:
+def test_bad_options_and_data_fail_before_training(
+    tiny2d: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(InvalidParameterError, match="loss must be one of"):
         train(_config(tiny2d, tmp_path, loss="focal"))
     with pytest.raises(InvalidParameterError, match="multiples of 2"):
         train(_config(tiny2d, tmp_path, patch_size=(15, 16)))
-    with pytest.raises(InvalidParameterError, match="CUDA"):
-        if torch.cuda.is_available():
-            raise InvalidParameterError("CUDA present: nothing to test")
-        train(_config(tiny2d, tmp_path, device="cuda"))
+    # Both CUDA refusals on any machine: the device is resolved before anything touches CUDA.
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 1
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.cuda, "is_available", lambda: True)
+        patch.setattr(torch.cuda, "device_count", lambda: count)
+        with pytest.raises(InvalidParameterError, match=f"only {count} CUDA device"):
+            train(_config(tiny2d, tmp_path, device=f"cuda:{count}"))
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.cuda, "is_available", lambda: False)
+        with pytest.raises(InvalidParameterError, match="CUDA is not available"):
+            train(_config(tiny2d, tmp_path, device="cuda"))
     (tiny2d / "labelsTr" / "case_000.png").unlink()
     with pytest.raises(DatasetError, match="case_000_0000.png"):
         train(_config(tiny2d, tmp_path))
-    assert not (tmp_path / "tiny2d__closs_g0.1__fold0__seed0").exists()
+    # no run directory was started by any of them
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["tiny2d"]
 
 
 def test_eval_on_test_set(tiny2d: Path, tmp_path: Path) -> None:
