@@ -15,7 +15,9 @@ from topobench.cli import app
 from topobench.errors import InvalidParameterError
 from topobench.results import load_results, plot_case_scatter, plot_gamma_sweep
 
-LEADERBOARD = Path(__file__).resolve().parents[2] / "leaderboards" / "contextloss2025.csv"
+LEADERBOARD = (
+    Path(__file__).resolve().parents[2] / "topobench" / "leaderboards" / "contextloss2025.csv"
+)
 runner = CliRunner()
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from topobench.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
-LEADERBOARD = ROOT / "leaderboards" / "contextloss2025.csv"
+LEADERBOARD = ROOT / "topobench" / "leaderboards" / "contextloss2025.csv"
 PAPER = ROOT.parent / "shared" / "paper"
 COLUMNS = {"dice": "Dice", "cldice": "clDice", "e": "$e$", "e1": "$e_1$", "e0": "$e_0$",
            "e0_gt": "$e_0$-Gt", "ags": "AGS", "seconds_per_epoch": "Time/epoch",

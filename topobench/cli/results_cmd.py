@@ -28,9 +28,17 @@ def _reported_warnings() -> Iterator[None]:
         err_console.print(f"[yellow]note:[/] {w.message}", highlight=False)
 
 
+def _resolved(sources: list[Path]) -> list[Path]:
+    """Existing paths as given; other names looked up among the packaged leaderboards."""
+    from topobench.leaderboards import resolve_source
+
+    return [resolve_source(s) for s in sources]
+
+
 def table(
     sources: Annotated[list[Path], typer.Argument(
-        help="Run directories, folders of runs, per-case CSVs or leaderboard CSVs.")],
+        help="Run directories, folders of runs, per-case CSVs, leaderboard CSVs or the name of "
+        "a packaged leaderboard (contextloss2025).")],
     table: Annotated[str, typer.Option("--table", "-t", help=_TABLE_HELP)] = "1",
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv, md or latex.")] = "md",
     out: Annotated[Path | None, typer.Option(
@@ -57,7 +65,7 @@ def table(
     else:
         raise typer.BadParameter(f"expected 1-7 or all, got {table!r}", param_hint="--table")
     with library_errors(), _reported_warnings():
-        tidy = load_results(sources, include_running=include_running)
+        tidy = load_results(_resolved(sources), include_running=include_running)
         tables = build_tables(
             tidy,
             numbers,
@@ -81,8 +89,9 @@ def leaderboard_add(
         help="Run directories, folders of runs or CSVs.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Entry name shown in the tables.")],
     leaderboard: Annotated[Path, typer.Option(
-        "--leaderboard", "-l", help="Leaderboard CSV to append to (created if missing).")
-    ] = Path("leaderboards/contextloss2025.csv"),
+        "--leaderboard", "-l", help="Leaderboard CSV to append to (created if missing); show "
+        "it beside the published figures with 'topobench table contextloss2025 FILE'.")
+    ] = Path("leaderboard.csv"),
     reference: Annotated[str, typer.Option(help="Citation or note stored with the entry.")] = "",
     replace: Annotated[bool, typer.Option(help="Replace an existing entry of that name.")] = False,
 ) -> None:
@@ -118,7 +127,7 @@ def plot(
     if kind == "scatter" and (x is None or y is None):
         raise typer.BadParameter("scatter needs --x and --y", param_hint="--x/--y")
     with library_errors(), _reported_warnings():
-        tidy = load_results(sources)
+        tidy = load_results(_resolved(sources))
         if kind == "gamma":
             written = plot_gamma_sweep(tidy, out, metrics=metric or ("dice", "e0_gt", "ags"),
                                        datasets=dataset or None)
