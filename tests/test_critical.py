@@ -255,3 +255,26 @@ def test_metrics_core_imports_without_torch():
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_torch_backend_gives_the_same_mask():
+    torch = pytest.importorskip("torch")
+    y = _line_3d()
+    x = y.copy()
+    x[..., 18:23] = False
+    x[0, :5, :5] = True  # a spurious blob
+    for mask in ("context", "thin"):
+        expected = critical_mask(x, y, mask=mask)
+        got = critical_mask(torch.from_numpy(x), torch.from_numpy(y), mask=mask, backend="torch")
+        assert isinstance(got, torch.Tensor) and np.array_equal(got.numpy(), expected)
+
+
+def test_error_boxes_of_bool_masks_hold_only_their_pieces():
+    # cc3d 4.1.1 mislabels background pixels of 2D bool input (8-connected); the boxes around
+    # the pieces of E are built from uint8 labels
+    from topobench.critical import _error_boxes
+
+    error = np.zeros((40, 60), bool)
+    error[2, 2] = error[30, 50] = True
+    boxes = _error_boxes(error, 1)
+    assert boxes is not None and len(boxes) == 2

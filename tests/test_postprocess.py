@@ -88,3 +88,32 @@ def test_bad_inputs_raise():
         keep_supported(np.zeros((4, 4), bool), np.zeros((4, 4), bool), connectivity=26)
     with pytest.raises(InvalidMaskError):
         keep_supported(np.full((4, 4), 3), np.zeros((4, 4), bool))
+
+
+def test_bool_input_never_gains_background_pixels():
+    # cc3d 4.1.1 labels background pixel (1, 0) of this bool mask (8-connected) as part of a
+    # component; keep_supported hands cc3d uint8 and must return a subset of the input
+    ft = np.array(
+        [[0, 1, 0, 1, 1, 0, 0], [0, 0, 0, 0, 0, 1, 1],
+         [0, 0, 0, 0, 1, 1, 1], [0, 1, 0, 0, 1, 0, 0]],
+        dtype=bool,
+    )
+    pre = np.zeros_like(ft)
+    pre[0, 4] = pre[3, 3] = True
+    out = keep_supported(ft, pre)
+    assert not (out & ~ft).any()
+    assert np.array_equal(out, _reference(ft, pre, 8))
+
+
+@pytest.mark.parametrize("connectivity", [4, 8, 6, 26])
+def test_torch_backend_equals_the_reference(connectivity):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(connectivity)
+    shape = (2, 1, 17, 23) if connectivity in (4, 8) else (2, 1, 6, 9, 11)
+    for density in (0.3, 0.5, 0.7):
+        ft = rng.random(shape) < density
+        pre = rng.random(shape) > 0.95
+        got = keep_supported(torch.from_numpy(ft), torch.from_numpy(pre),
+                             connectivity=connectivity, backend="torch")
+        expected = np.stack([_reference(f[0], p[0], connectivity) for f, p in zip(ft, pre)])
+        assert np.array_equal(got.numpy(), expected[:, None])
