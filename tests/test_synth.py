@@ -60,6 +60,7 @@ def test_each_bridge_is_one_false_connection(kind):
 
 def test_gap_centres_are_missing_from_the_prediction():
     case = make_case("vessels2d", seed=5, gaps=3)
+    assert len(case.gap_centers) == case.errors.gaps == 3
     for centre in case.gap_centers:
         assert case.target[centre] and not case.pred[centre]
 

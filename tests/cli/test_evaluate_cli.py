@@ -17,7 +17,7 @@ from topobench.evaluate import run_evaluation
 from topobench.io import read_mask, write_mask
 from topobench.maps import COLOURS, LEGEND_HEIGHT, MIN_WIDTH
 from topobench.metrics import evaluate_case
-from topobench.synth import synthesize
+from topobench.synth import make_case, synthesize
 
 runner = CliRunner()
 METRICS_2D = ["dice", "cldice", "e", "e0", "e1", "e0_gt", "ags"]
@@ -184,9 +184,11 @@ def test_error_maps_show_the_gaps(tmp_path, synth2d):
     result = _evaluate(root / "pred", root / "gt", "-o", tmp_path / "r", "--maps", maps, "-j", "1")
     assert result.exit_code == 0, result.output
     scale = -(-MIN_WIDTH // 112)
+    assert sum(len(case["gap_centers"]) for case in manifest["cases"]) >= 4
     for case in manifest["cases"]:
         image = iio.imread(maps / f"{case['case']}.png")
         assert image.shape == (96 * scale + LEGEND_HEIGHT, 112 * scale, 3)
+        assert len(case["gap_centers"]) == case["errors"]["gaps"]
         for y, x in case["gap_centers"]:
             pixel = image[y * scale + scale // 2, x * scale + scale // 2]
             assert tuple(pixel) == COLOURS["missed connection"]
@@ -204,7 +206,9 @@ def test_error_map_of_a_volume_is_a_projection(tmp_path):
     image = iio.imread(maps / "tubes3d_000.png")
     scale = -(-MIN_WIDTH // 48)
     assert image.shape == (40 * scale + LEGEND_HEIGHT, 48 * scale, 3)
-    for _, y, x in manifest["cases"][0]["gap_centers"]:
+    gaps = manifest["cases"][0]["gap_centers"]
+    assert len(gaps) == manifest["cases"][0]["errors"]["gaps"] >= 1
+    for _, y, x in gaps:
         assert tuple(image[y * scale, x * scale]) == COLOURS["missed connection"]
 
 
@@ -329,9 +333,17 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path, synth2d):
 
 
 def test_read_back_masks_agree_with_the_synthetic_ones(synth2d):
+    """The files hold, pixel for pixel, the cases make_case draws (case i with seed (seed, i))."""
     root, manifest = synth2d
-    entry = manifest["cases"][0]
-    assert read_mask(root / entry["gt"]).shape == tuple(entry["shape"])
+    assert len(manifest["cases"]) == 4
+    for i, entry in enumerate(manifest["cases"]):
+        case = make_case(manifest["kind"], seed=(manifest["seed"], i),
+                         shape=tuple(manifest["shape"]), **manifest["degradation"])
+        target, pred = read_mask(root / entry["gt"]), read_mask(root / entry["pred"])
+        assert target.shape == pred.shape == tuple(entry["shape"])
+        assert target.any() and pred.any()
+        np.testing.assert_array_equal(target, case.target)
+        np.testing.assert_array_equal(pred, case.pred)
 
 
 def test_dask_local_cluster_equals_local_run(tmp_path, synth2d):
