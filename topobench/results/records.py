@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -150,14 +151,21 @@ def read_tidy_csv(path: str | Path) -> pd.DataFrame:
     return normalise_tidy(frame)
 
 
-def _parse_numbers(series: pd.Series, column: str, path: Path) -> pd.Series:
+def _parse_numbers(series: pd.Series, column: str, path: Path, *,
+                   allow_nan: bool = True) -> pd.Series:
     text = series.astype(str).str.strip()
     numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
-    bad = numbers.isna() & (text != "") & (text.str.lower() != "nan")
+    is_nan_text = text.str.lower() == "nan"
+    bad = numbers.isna() & (text != "") & ~is_nan_text
     if bad.any():
         raise ReadError(
             f"{path}: column {column!r} expected numbers, got {text[bad].iloc[0]!r}"
         )
+    if not allow_nan and is_nan_text.any():
+        line = int(is_nan_text.argmax()) + 2
+        raise ReadError(f"{path}: column {column!r} holds NaN in line {line}; a figure that "
+                        "could not be computed is refused, not averaged (leave the field empty "
+                        "if the metric was not measured)")
     return numbers
 
 
@@ -173,7 +181,8 @@ def write_tidy_csv(frame: pd.DataFrame, path: str | Path) -> None:
     out.to_csv(path, index=False, lineterminator="\n")
 
 
-def read_run(run_dir: str | Path, *, include_running: bool = False) -> pd.DataFrame:
+def read_run(run_dir: str | Path, *, include_running: bool = False,
+             run_id: str | None = None) -> pd.DataFrame:
     """Read one training run directory (``run.json`` plus its metric CSVs) into tidy rows.
 
     ``metrics_pretrained.csv`` becomes the :data:`PRETRAINED_METHOD` rows (no post-processing),
@@ -187,6 +196,9 @@ def read_run(run_dir: str | Path, *, include_running: bool = False) -> pd.DataFr
         Directory holding ``run.json``.
     include_running : bool
         Also read runs whose status is not ``"complete"`` (whatever files they have so far).
+    run_id : str, optional
+        Identifier stored in the ``run`` column (default: the directory's name);
+        :func:`load_results` passes the run's path relative to its source.
 
     Returns
     -------
@@ -198,10 +210,11 @@ def read_run(run_dir: str | Path, *, include_running: bool = False) -> pd.DataFr
     ReadError
         If ``run.json`` is missing, malformed or of another format.
     """
-    return normalise_tidy(_run_rows(Path(run_dir), include_running=include_running))
+    return normalise_tidy(_run_rows(Path(run_dir), include_running=include_running,
+                                    run_id=run_id))
 
 
-def _run_rows(run_dir: Path, *, include_running: bool) -> pd.DataFrame:
+def _run_rows(run_dir: Path, *, include_running: bool, run_id: str | None = None) -> pd.DataFrame:
     """Tidy rows of one run, not yet normalised (see :func:`read_run`)."""
     record = _read_json(run_dir / "run.json")
     fmt = record.get("format")
@@ -217,13 +230,13 @@ def _run_rows(run_dir: Path, *, include_running: bool) -> pd.DataFrame:
     mask = record.get("critical_mask") or CRITICAL_MASK_OF_LOSS.get(loss, "")
     finetune_epochs = record.get("finetune_epochs")
     base = {
-        "run": run_dir.name,
+        "run": run_id or run_dir.name,
         "dataset": record["dataset"],
         "pretrain_epochs": record.get("epochs"),
         "fold": record.get("fold"),
         "seed": record.get("seed"),
         "device": record.get("device", ""),
-        "protocol": json.dumps(record.get("protocol", {}), sort_keys=True),
+        "protocol": protocol_key(record.get("protocol") or {}, record.get("threshold")),
         "topobench_version": record.get("topobench_version", ""),
     }
     fine_tuned = {
@@ -283,7 +296,8 @@ def read_case_table(path: str | Path) -> pd.DataFrame:
     metrics = [c for c in frame.columns if c not in _NON_METRIC_COLUMNS]
     for column in metrics:
         if not pd.api.types.is_numeric_dtype(frame[column]):
-            frame[column] = _parse_numbers(frame[column].fillna(""), column, path)
+            frame[column] = _parse_numbers(frame[column].fillna(""), column, path,
+                                           allow_nan=False)
     return frame[["case", *metrics]]
 
 
@@ -302,13 +316,15 @@ def _case_rows(wide: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def read_case_csv(
-    path: str | Path, *, method: str | None = None, dataset: str | None = None
+    path: str | Path, *, method: str | None = None, dataset: str | None = None,
+    run_id: str | None = None,
 ) -> pd.DataFrame:
     """Read a ``topobench evaluate`` output (``cases.csv``, optional ``summary.json``).
 
     The method defaults to the name of the folder holding ``cases.csv`` (or to the file's stem
-    for any other name); the dataset and metric configuration come from ``summary.json`` when
-    it names them.
+    for any other name); the dataset and metric configuration (protocol and threshold) come
+    from ``summary.json`` when it names them. ``run_id`` is stored in the ``run`` column
+    (default: the folder's name).
     """
     path = Path(path)
     summary_path = path.parent / "summary.json"
@@ -317,29 +333,79 @@ def read_case_csv(
     protocol = (config_block.get("protocol") if isinstance(config_block, dict) else None) or (
         summary.get("protocol") or {}
     )
+    threshold = config_block.get("threshold") if isinstance(config_block, dict) else None
     if method is None:
         method = path.parent.name if path.stem == "cases" else path.stem
     if dataset is None:
         dataset = str(summary.get("dataset") or "")
     config = {
-        "run": path.parent.name,
+        "run": run_id or path.parent.name,
         "dataset": dataset,
         "method": method,
-        "protocol": json.dumps(protocol, sort_keys=True) if protocol else "",
+        "protocol": protocol_key(protocol, threshold) if protocol or threshold is not None
+        else "",
         "topobench_version": summary.get("topobench_version", ""),
     }
     return normalise_tidy(_case_rows(read_case_table(path), config))
 
 
 
+def protocol_key(protocol: Mapping[str, Any] | str, threshold: float | None = None) -> str:
+    """The metric configuration of a result as one text, part of every comparison key.
+
+    Canonical JSON of the protocol (without the ``topobench_version`` it records, which has its
+    own column) plus the probability ``threshold`` when one binarised the predictions; empty
+    when nothing is known. Results whose keys differ are never merged or compared.
+
+    >>> protocol_key({"name": "roads", "betti_window": 375}, 0.5)
+    '{"betti_window": 375, "name": "roads", "threshold": 0.5}'
+    """
+    if isinstance(protocol, str):
+        proto: dict[str, Any] = {"name": protocol} if protocol else {}
+    else:
+        proto = {k: v for k, v in protocol.items() if k != "topobench_version"}
+    if threshold is not None:
+        proto["threshold"] = threshold
+    return json.dumps(proto, sort_keys=True) if proto else ""
+
+
+@dataclass
+class _Found:
+    """One file or run directory to read: what it is, its run id, how it was named."""
+
+    kind: Literal["run", "cases", "tidy"]
+    path: Path
+    run_id: str
+    given: str
+    auto_method: bool = False
+
+
 def load_results(
     sources: Iterable[str | Path], *, include_running: bool = False
 ) -> pd.DataFrame:
-    """Load run directories, per-case CSVs and tidy CSVs into one tidy table.
+    """Load run directories, per-case CSVs and tidy CSVs into one tidy table, checked.
 
     Each source may be a run directory (holding ``run.json``), a directory searched recursively
     for run directories and ``cases.csv`` files, a tidy CSV (a leaderboard: it has ``metric``
     and ``value`` columns) or a per-case CSV (it has a ``case`` column).
+
+    A run is identified by its path relative to the source it was found in (``exp1/modelA``;
+    the full given path where two sources would give the same one); its ``run`` column holds
+    that identifier. An evaluation output's method defaults to its folder's name, or to its run
+    identifier when two runs of one dataset share that name. A file or directory reached twice
+    is read once.
+
+    Every figure is checked before it is returned; a refused figure raises :class:`ReadError`
+    naming the file or run, the case and the metric:
+
+    - values outside the metric's range (:data:`topobench.catalog.METRICS`: Dice 1.7, e0 = -5,
+      fractions written in percent), infinities and NaN (an empty field means "not measured"
+      and is simply absent);
+    - one case listed twice in one run with different values;
+    - two runs holding the same configuration, fold and metric (e.g. two copies of one
+      experiment in different folders) unless they hold the same cases with the same values,
+      as every fine-tuning run of one pretrained model does for its nnU-Net rows: those count
+      once. Rows of different runs are never averaged.
 
     Parameters
     ----------
@@ -357,60 +423,250 @@ def load_results(
     Raises
     ------
     ReadError
-        If a source does not exist, holds nothing readable, or a file is malformed.
+        If a source does not exist, holds nothing readable, a file is malformed or a figure is
+        refused (see above). Sources holding only unfinished runs give an empty table (with
+        the warnings).
     """
-    parts = []
+    found: list[_Found] = []
     for source in sources:
         path = Path(source)
         if not path.exists():
             raise ReadError(f"no such file or directory: {path}")
         if path.is_file():
-            parts.append(_read_file(path, include_running=include_running))
+            found.append(_classify_file(path))
             continue
-        found = _read_directory(path, include_running=include_running)
-        if not found:
+        entries = _find_in_directory(path)
+        if not entries:
             raise ReadError(f"{path}: expected run directories (run.json) or cases.csv, "
                             "found none")
-        parts.extend(found)
+        found.extend(entries)
+    found = _unique_runs(found)
+    parts: list[tuple[pd.DataFrame, _Found]] = []
+    for entry in found:
+        rows = _read_found(entry, include_running=include_running)
+        if not rows.empty:
+            parts.append((rows, entry))
     if not parts:
         return empty_tidy()
-    return normalise_tidy(pd.concat(parts, ignore_index=True))
+    _name_methods_apart(parts)
+    checked = []
+    for rows, entry in parts:
+        rows = normalise_tidy(rows)
+        checked.append(check_rows(rows, origin=entry.given))
+    return _merge_runs(normalise_tidy(pd.concat(checked, ignore_index=True)))
 
 
-def _read_file(path: Path, *, include_running: bool) -> pd.DataFrame:
+def _classify_file(path: Path) -> _Found:
+    given = path.as_posix()
     if path.name == "run.json":
-        return _run_rows(path.parent, include_running=include_running)
+        return _Found("run", path.parent, path.parent.resolve().name, path.parent.as_posix())
     try:
         header = pd.read_csv(path, nrows=0).columns
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError,
             UnicodeDecodeError) as exc:
         raise ReadError(f"cannot read {path}: {exc}") from exc
     if {"metric", "value"} <= set(header):
-        return read_tidy_csv(path)
+        return _Found("tidy", path, "", given)
     if "case" in header:
-        return _evaluation_rows(path, include_running=include_running, stacklevel=4)
+        if path.stem == "cases":
+            return _Found("cases", path, path.parent.resolve().name, path.parent.as_posix(),
+                          auto_method=True)
+        return _Found("cases", path, path.stem, given, auto_method=True)
     raise ReadError(f"{path}: expected a tidy CSV (metric, value) or a per-case CSV (case), "
                     f"got columns {list(header)}")
 
 
-def _read_directory(path: Path, *, include_running: bool) -> list[pd.DataFrame]:
+def _relative_id(path: Path, root: Path) -> str:
+    relative = path.relative_to(root).as_posix()
+    return root.resolve().name if relative == "." else relative
+
+
+def _find_in_directory(path: Path) -> list[_Found]:
     if (path / "run.json").is_file():
         run_dirs = [path]
     else:
         run_dirs = sorted(p.parent for p in path.rglob("run.json"))
-    parts = []
-    for run_dir in run_dirs:
-        rows = _run_rows(run_dir, include_running=include_running)
-        if rows.empty:
-            warnings.warn(f"skipped {run_dir}: run is not complete", UserWarning, stacklevel=3)
-        parts.append(rows)
+    found = [_Found("run", d, _relative_id(d, path), d.as_posix()) for d in run_dirs]
     for cases in sorted(path.rglob("cases.csv")):
-        if not any(run_dir in cases.parents for run_dir in run_dirs):
-            parts.append(_evaluation_rows(cases, include_running=include_running, stacklevel=4))
-    return parts
+        if not any(run_dir == cases.parent or run_dir in cases.parents for run_dir in run_dirs):
+            found.append(_Found("cases", cases, _relative_id(cases.parent, path),
+                                cases.parent.as_posix(), auto_method=True))
+    return found
 
 
-def _evaluation_rows(path: Path, *, include_running: bool, stacklevel: int) -> pd.DataFrame:
+def _unique_runs(found: list[_Found]) -> list[_Found]:
+    """Drop entries reached twice; give runs whose identifiers collide their full paths."""
+    unique: dict[Path, _Found] = {}
+    for entry in found:
+        unique.setdefault(entry.path.resolve(), entry)
+    entries = list(unique.values())
+    by_id: dict[str, set[Path]] = {}
+    for entry in entries:
+        if entry.kind != "tidy":
+            by_id.setdefault(entry.run_id, set()).add(entry.path.resolve())
+    for entry in entries:
+        if entry.kind != "tidy" and len(by_id[entry.run_id]) > 1:
+            entry.run_id = entry.given
+    return entries
+
+
+def _read_found(entry: _Found, *, include_running: bool) -> pd.DataFrame:
+    if entry.kind == "tidy":
+        return read_tidy_csv(entry.path)
+    if entry.kind == "run":
+        rows = _run_rows(entry.path, include_running=include_running, run_id=entry.run_id)
+        if rows.empty:
+            warnings.warn(f"skipped {entry.path}: run is not complete", UserWarning,
+                          stacklevel=4)
+        return rows
+    return _evaluation_rows(entry.path, include_running=include_running, stacklevel=5,
+                            run_id=entry.run_id)
+
+
+def _name_methods_apart(parts: list[tuple[pd.DataFrame, _Found]]) -> None:
+    """Evaluation outputs of one dataset whose folders share a name: method = run id."""
+    owners: dict[tuple[str, str], set[str]] = {}
+    for rows, entry in parts:
+        if entry.auto_method and not rows.empty:
+            for dataset, method in set(zip(rows["dataset"], rows["method"])):
+                owners.setdefault((dataset, method), set()).add(entry.run_id)
+    for i, (rows, entry) in enumerate(parts):
+        if not entry.auto_method or rows.empty:
+            continue
+        clash = [len(owners[(d, m)]) > 1 for d, m in zip(rows["dataset"], rows["method"])]
+        if any(clash):
+            parts[i] = (rows.assign(method=entry.run_id), entry)
+
+
+def _where(row: Mapping[str, Any]) -> str:
+    parts = []
+    if row.get("run"):
+        parts.append(f"run {row['run']!r}")
+    elif row.get("source"):
+        parts.append(f"entry {row['source']!r}")
+    parts.append(f"{row.get('method')!r} on {row.get('dataset')!r}" if row.get("dataset")
+                 else repr(row.get("method")))
+    if row.get("postprocessing"):
+        parts.append(f"{row['postprocessing']} post-processing")
+    fold = row.get("fold")
+    if fold is not None and not (isinstance(fold, float) and np.isnan(fold)):
+        parts.append(f"fold {fold:g}")
+    if row.get("case"):
+        parts.append(f"case {row['case']!r}")
+    return ", ".join(parts)
+
+
+def _range_problem(metric: str, value: float) -> str | None:
+    """Why ``value`` cannot be a figure of ``metric``; None if it can."""
+    if np.isnan(value):
+        return ("NaN: a figure that could not be computed is refused, not averaged (leave it "
+                "out, or empty, if the metric was not measured)")
+    if not np.isfinite(value):
+        return "not finite"
+    info = METRICS.get(metric)
+    if info is not None and not info.in_range(value):
+        text = f"outside the range of {info.label}, [{info.low:g}, {info.high:g}]"
+        if info.percent and 1.0 < value <= 100.0:
+            text += "; fractions are stored in [0, 1], not in percent (divide by 100)"
+        return text
+    if metric in RUNTIME_METRICS and value < 0:
+        return "negative"
+    return None
+
+
+_IDENTITY = ("source", "run", *(c for c in CONFIG_COLUMNS if c != "source"), "protocol", "fold",
+             "seed", "case", "metric")
+
+
+def check_rows(rows: pd.DataFrame, *, origin: str = "") -> pd.DataFrame:
+    """Refuse impossible figures and conflicting duplicates of one run; drop exact repeats.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Tidy rows (:data:`TIDY_COLUMNS`).
+    origin : str
+        File or folder the rows come from, named in the messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rows`` without repeated identical rows of one case.
+
+    Raises
+    ------
+    ReadError
+        If a value is NaN, infinite or outside its metric's range
+        (:meth:`topobench.catalog.MetricInfo.in_range`; run timings must be >= 0), or one
+        case of one run has two different values of one metric.
+    """
+    prefix = f"{origin}: " if origin else ""
+    if rows.empty:
+        return rows
+    values = rows["value"].to_numpy(dtype=float)
+    metrics = rows["metric"].to_numpy(dtype=object)
+    bad = ~np.isfinite(values)
+    for name, info in METRICS.items():
+        selected = metrics == name
+        if selected.any():
+            v = values[selected]
+            bad[selected] |= (v < info.low) | (v > info.high)
+    bad |= np.isin(metrics, RUNTIME_METRICS) & (values < 0)
+    if bad.any():
+        first = int(np.argmax(bad))
+        row = rows.iloc[first].to_dict()
+        more = int(bad.sum()) - 1
+        tail = f" ({more} more such figure{'s' if more > 1 else ''})" if more else ""
+        raise ReadError(f"{prefix}{_where(row)}: {row['metric']} = {row['value']:g} is "
+                        f"{_range_problem(str(row['metric']), float(row['value']))}{tail}")
+    keys = list(_IDENTITY)
+    repeated = rows.duplicated(keys, keep=False)
+    if not repeated.any():
+        return rows
+    spread = rows[repeated].groupby(keys, dropna=False, sort=False)["value"].agg(["min", "max"])
+    conflict = spread[spread["max"] != spread["min"]]
+    if not conflict.empty:
+        key = dict(zip(keys, conflict.index[0]))
+        low, high = conflict.iloc[0]
+        raise ReadError(f"{prefix}{_where(key)}: listed more than once with different "
+                        f"{key['metric']} values ({low:g} and {high:g}); duplicate case rows "
+                        "are refused, not averaged")
+    return rows.drop_duplicates(keys).reset_index(drop=True)
+
+
+def _merge_runs(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Keep one copy of figures several runs hold identically; refuse any other overlap."""
+    keys = ["source", *(c for c in CONFIG_COLUMNS if c != "source"), "protocol", "fold",
+            "metric"]
+    n_runs = tidy.groupby(keys, dropna=False, sort=False)["run"].transform("nunique")
+    shared = n_runs > 1
+    if not shared.any():
+        return tidy
+    drop = np.zeros(len(tidy), bool)
+    for _, group in tidy[shared].groupby(keys, dropna=False, sort=False):
+        table = group.set_index(["case", "run"])["value"].unstack("run")
+        runs = list(dict.fromkeys(group["run"]))
+        first = table[runs[0]]
+        for other in runs[1:]:
+            missing = table.index[first.isna() != table[other].isna()]
+            differs = table.index[(first - table[other]).abs() > 1e-12]
+            if len(missing) or len(differs):
+                row = group.iloc[0].to_dict()
+                row.update(run="", source=row["source"], case="")
+                what = (f"differ on case {differs[0]!r} ({first[differs[0]]:g} and "
+                        f"{table[other][differs[0]]:g})" if len(differs) else
+                        f"hold different cases (e.g. {missing[0]!r})")
+                raise ReadError(
+                    f"{_where(row)}: runs {runs[0]!r} and {other!r} both hold {row['metric']} "
+                    f"for this configuration and fold but {what}; rows of different runs are "
+                    "never averaged: read one of them, or add each to a leaderboard under its "
+                    "own entry name (leaderboard add --name)")
+        drop[group.index[group["run"] != runs[0]]] = True
+    return tidy[~drop].reset_index(drop=True)
+
+
+def _evaluation_rows(path: Path, *, include_running: bool, stacklevel: int,
+                     run_id: str | None = None) -> pd.DataFrame:
     """:func:`read_case_csv`, or no rows (with a warning) for an unfinished evaluation.
 
     ``topobench evaluate`` marks its ``summary.json`` ``"running"`` until the last case is
@@ -423,7 +679,7 @@ def _evaluation_rows(path: Path, *, include_running: bool, stacklevel: int) -> p
             warnings.warn(f"skipped {path}: evaluation is not complete (status {status!r})",
                           UserWarning, stacklevel=stacklevel)
             return pd.DataFrame(columns=list(TIDY_COLUMNS))
-    return read_case_csv(path)
+    return read_case_csv(path, run_id=run_id)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
