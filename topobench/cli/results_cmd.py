@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from topobench.catalog import LOSSES
 from topobench.cli._common import console, err_console, library_errors
 
 _TABLE_HELP = (
@@ -44,7 +45,8 @@ def table(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file (default: stdout).")] = None,
     baseline: Annotated[str, typer.Option(
-        help="Method compared case by case with every row; 'none' for no test.")] = "Dice & CE",
+        help="Method compared case by case with every row; 'none' for no test.")] = (
+            LOSSES["dice_ce"].display),
     dataset: Annotated[list[str] | None, typer.Option(
         "--dataset", "-d", help="Only this dataset (repeatable).")] = None,
     significance: Annotated[float, typer.Option(

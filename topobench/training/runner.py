@@ -90,7 +90,8 @@ class TrainConfig:
     epochs : int
         Pretraining epochs N (ignored with ``pretrained``: the pretrained run's N is used).
     finetune_fraction : float
-        Fine-tuning epochs as a share of N (docs/training.md: 0.05), at least 1 epoch.
+        Fine-tuning epochs as a share of N (:data:`topobench.catalog.FINETUNE_FRACTION`), rounded
+        half up (:func:`topobench.catalog.finetune_epoch_count`), at least 1 epoch.
     finetune_epochs : int, optional
         Explicit number of fine-tuning epochs; overrides ``finetune_fraction``.
     fold, n_folds : int
