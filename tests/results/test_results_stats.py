@@ -53,6 +53,32 @@ def test_bootstrap_interval_is_seeded_and_matches_the_standard_error() -> None:
     assert low < narrow[0] < narrow[1] < high
 
 
+def _percentile_bootstrap(d: np.ndarray, confidence: float, n_resamples: int,
+                          seed: int) -> tuple[float, float]:
+    """topobench's interval before it used scipy.stats.bootstrap: cases resampled with a seeded
+    generator in chunks of 1000, quantiles of the resampled means."""
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    for start in range(0, n_resamples, 1000):
+        stop = min(start + 1000, n_resamples)
+        idx = rng.integers(0, d.size, size=(stop - start, d.size))
+        means[start:stop] = d[idx].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+@pytest.mark.parametrize(("n", "confidence", "n_resamples", "seed"), [
+    (17, 0.95, 10_000, 0), (5, 0.9, 2_500, 3), (60, 0.5, 1_000, 11), (2, 0.95, 999, 1),
+])
+def test_bootstrap_interval_is_the_former_one(n: int, confidence: float, n_resamples: int,
+                                              seed: int) -> None:
+    d = np.random.default_rng(100 + n).normal(0.02, 0.1, size=n)
+    expected = _percentile_bootstrap(d, confidence, n_resamples, seed)
+    got = bootstrap_mean_ci(d, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
