@@ -67,3 +67,19 @@ def test_predict_case_sigmoid_head_and_restores_mode() -> None:
     net = One().train()
     prob = predict_case(net, np.zeros((1, 10, 10), np.float32), patch_size=(8, 8))
     assert np.all(prob > 0.99) and net.training
+
+
+def test_predict_case_accumulates_on_the_device(monkeypatch) -> None:
+    rng = np.random.default_rng(1)
+    image = rng.normal(size=(1, 21, 30)).astype(np.float32)
+    expected = predict_case(_Identity(), image, patch_size=(16, 16), batch_size=2)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("host round-trip")
+
+    for name in ("numpy", "cpu", "tolist", "item"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+    prob = predict_case(_Identity(), torch.from_numpy(image), patch_size=(16, 16), batch_size=2)
+    monkeypatch.undo()
+    assert isinstance(prob, torch.Tensor) and prob.shape == (21, 30)
+    np.testing.assert_array_equal(prob.numpy(), expected)
