@@ -3,8 +3,11 @@
 The surface of a mask is its set of foreground pixels (voxels) that have at least one background
 neighbour across a face (4-neighbourhood in 2D, 6 in 3D), the image border counting as
 background. Distances are Euclidean between pixel centres, in the units of ``spacing`` (the
-voxel size along each axis, ``(Z, H, W)`` order; None: 1 on every axis), computed with an exact
-Euclidean distance transform (the ``edt`` package topobench uses for its critical masks).
+voxel size along each axis, ``(Z, H, W)`` order; None: 1 on every axis), computed in double
+precision with scipy's exact Euclidean distance transform (``distance_transform_edt`` with
+``sampling``, which topobench also uses for its critical masks), inside the bounding box of the
+two masks. Single precision (the ``edt`` package) is faster but can move a distance across an
+NSD tolerance equal to the voxel size (0.994 is not a float32), so it is not used here.
 
 This is the surface definition of MONAI's ``compute_hausdorff_distance``,
 ``compute_average_surface_distance`` and ``compute_surface_dice`` (edges from a face-connected
@@ -24,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import edt as _edt
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -175,9 +177,7 @@ def _check_tolerance(tolerance: float) -> float:
 
 def _distance_to(surface: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
     """Distance of every pixel to the nearest pixel of ``surface`` (non-empty)."""
-    return _edt.edt(
-        np.ascontiguousarray(~surface), anisotropy=spacing, black_border=False, parallel=1
-    )
+    return ndi.distance_transform_edt(~surface, sampling=spacing)
 
 
 def surface_distances(
