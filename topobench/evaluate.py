@@ -525,7 +525,11 @@ def evaluate_pair(task: CaseTask) -> CaseResult:
 
 def _csv_line(values: Sequence[Any]) -> str:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(values)
+    # QUOTE_MINIMAL quotes a field with "\n" but not one with a lone "\r" (a failure's case).
+    quote_all = any(isinstance(v, str) and "\r" in v for v in values)
+    csv.writer(
+        buf, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    ).writerow(values)
     return buf.getvalue()
 
 
