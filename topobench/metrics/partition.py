@@ -110,7 +110,10 @@ def partition_scores(
         if np.unique(lt[sel]).size == sel.sum() and np.unique(lp[sel]).size == sel.sum():
             are = 0.0  # every segment a single pixel on both sides: the same partition
         else:
-            are = float(_are(lt, lp, ignore_labels=(0,))[0])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                # precision or recall alone is 0/0 when one side has only single pixels; the
+                # F-score's denominator is then still positive.
+                are = float(_are(lt, lp, ignore_labels=(0,))[0])
     # Entropies of identical partitions can come out as -0.0 or 1e-16 from the sparse sums.
     return PartitionScores(max(split, 0.0), max(merge, 0.0), min(max(are, 0.0), 1.0))
 
