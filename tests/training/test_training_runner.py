@@ -59,6 +59,25 @@ def test_poly_lr_is_nnunet_schedule() -> None:
     assert factor(10) == pytest.approx(0.25**0.9)  # never 0, even past the last epoch
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_poly_lr_equals_torchs_polynomial_lr_to_rounding() -> None:
+    """torch's PolynomialLR gives the same rates but multiplies them up epoch by epoch, so they
+    differ in the last bits (about 1e-15 relative); the closed form is kept so that runs stay
+    bit for bit what they were."""
+    for epochs in (1, 3, 50, 250):
+        params = [torch.nn.Parameter(torch.zeros(1))]
+        ours = torch.optim.SGD(params, lr=0.01)
+        theirs = torch.optim.SGD(params, lr=0.01)
+        ours_s = torch.optim.lr_scheduler.LambdaLR(ours, poly_lr(epochs))
+        theirs_s = torch.optim.lr_scheduler.PolynomialLR(theirs, total_iters=epochs, power=0.9)
+        for epoch in range(epochs):
+            expected = 0.01 * (1 - epoch / epochs) ** 0.9
+            assert ours.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-15)
+            assert theirs.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-12)
+            ours_s.step()
+            theirs_s.step()
+
+
 def test_finetune_epochs_is_five_percent_at_least_one() -> None:
     assert finetune_epochs(1000, 0.05) == 50
     assert finetune_epochs(100, 0.05) == 5
