@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from topobench.catalog import RUN_FORMAT
 from topobench.results import build_tables, load_results, render_tables
 
 METHODS = (("Dice & CE", "dice_ce", None), ("Compound clDice", "compound_cldice", 0.3),
@@ -39,7 +40,7 @@ def write_runs(root: Path, *, datasets: int, folds: int, cases: int, seed: int =
             for method, loss, gamma in METHODS:
                 run = root / f"d{d}-{loss}-{gamma}-f{fold}"
                 run.mkdir(parents=True)
-                record = {"format": "topobench-run/1", "topobench_version": "bench",
+                record = {"format": RUN_FORMAT, "topobench_version": "bench",
                           "dataset": f"set{d}", "loss": loss, "method": method,
                           "gamma": gamma, "alpha": 0.5, "critical_mask": None, "epochs": 100,
                           "finetune_epochs": 5, "fold": fold, "seed": 0, "protocol": {},
