@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from topobench.evaluate import run_evaluation
 from topobench.synth import synthesize
@@ -57,6 +60,8 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+    # The run was really interrupted: it never reached its end.
+    assert json.loads((out / "summary.json").read_text())["status"] == "running"
     rows = _rows(out / "cases.csv")
     header, done = rows[0], rows[1:]
     assert 3 <= len(done) < 16
@@ -64,10 +69,92 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert all(len(r) == len(header) for r in done[:-1])
     report = run_evaluation(data / "pred", data / "gt", out, workers=1, resume=True)
     assert report.ok
-    assert report.n_skipped >= 3 and report.n_skipped + report.n_evaluated == 16
+    assert report.n_skipped >= 3 and report.n_evaluated >= 1
+    assert report.n_skipped + report.n_evaluated == 16
     strip = [[v for k, v in zip(header, r) if k != "seconds"] for r in _rows(out / "cases.csv")]
     ref = [
         [v for k, v in zip(header, r) if k != "seconds"]
         for r in _rows(tmp_path / "ref" / "cases.csv")
     ]
     assert strip == ref
+
+
+def _descendants(pid: int) -> list[int]:
+    """Processes below ``pid`` (children, their children, ...), from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out, frontier = [], {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier}
+        out += sorted(frontier)
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_pool_workers_and_forkserver_end_with_a_killed_main_process(tmp_path):
+    data = tmp_path / "data"
+    synthesize(data, kind="vessels2d", n=2, seed=3, shape=(256, 256))
+    for folder in ("pred", "gt"):  # many cases, cheaply: links to two files
+        for i in range(80):
+            os.link(data / folder / f"vessels2d_{i % 2:03d}.png", data / folder / f"c{i:03d}.png")
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CLI,
+            "evaluate",
+            str(data / "pred"),
+            str(data / "gt"),
+            "-o",
+            str(out),
+            "-j",
+            "2",
+            "-q",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[int] = []
+    left: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            path = out / "cases.csv"
+            if path.exists() and path.read_text().count("\n") >= 3:
+                workers = _descendants(proc.pid)
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        # forkserver, resource tracker and the two workers
+        assert len(workers) >= 3, workers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_running(p) for p in workers):
+            time.sleep(0.1)
+        left = [p for p in workers if _running(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for pid in left:  # do not leave them behind even when the test fails
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"still running after their parent was killed: {left}"
+    assert json.loads((out / "summary.json").read_text())["status"] == "running"
