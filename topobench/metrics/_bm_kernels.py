@@ -194,161 +194,488 @@ def _union_keep_old(parent, old_a, old_b, a, b):
 
 
 @_jit
-def _top_pass_input(cin_m, cin_u, keys_m, keys_u, ndim):
-    """Image pass of one input: marks (by comparison-cell index) the input's top-dim pairs.
+def _phase_a(cin, labels, keys_a, keys_b, parent, old_a, old_b, ndim):
+    """Sets after the value-1 faces: one per background component (dual connectivity).
 
-    Returns ``(pairs, marks)``: the number of finite top-dimensional pairs of the input, and a
-    uint8 array over top cells, 1 at the comparison root that each pair is keyed by.
+    A value-1 top cell has a corner outside the mask, and two value-1 cells sharing a value-1 face
+    share such a corner, so the sets are the components of the mask's complement (8 / 26
+    connectivity, padded with background: the padding is the outside node). ``labels`` are those
+    components on the padded vertex grid. Each set's root carries the largest keys (the oldest
+    cell), as the reference's union-find does; the order of these unions does not matter.
     """
-    n_top = keys_m.shape[0] - 1
-    parent = np.arange(n_top + 1, dtype=np.int64)
-    old_m = keys_m.copy()
-    old_u = keys_u.copy()
-    marks = np.zeros(n_top + 1, dtype=np.uint8)
-    pairs = 0
+    n_top = keys_a.shape[0] - 1
+    n_lab = labels.max() + 1
+    rep = np.full(n_lab, -1, dtype=np.int64)
     if ndim == 2:
-        _, s0, s1 = cin_m.shape
-        for x in range(s0):
-            for y in range(s1):
-                for t in range(2):
-                    val, a, b = _faces2(cin_m, s0, s1, x, y, t)
-                    if val == 1:
-                        ra = _find(parent, a)
-                        rb = _find(parent, b)
-                        if ra != rb:
-                            _union_keep_old(parent, old_m, old_u, ra, rb)
-        for x in range(s0 - 1, -1, -1):
-            for y in range(s1 - 1, -1, -1):
-                for t in range(1, -1, -1):
-                    val, a, b = _faces2(cin_m, s0, s1, x, y, t)
-                    if val != 0:
-                        continue
-                    ra = _find(parent, a)
-                    rb = _find(parent, b)
-                    if ra == rb:
-                        continue
-                    ym = ra if old_m[ra] < old_m[rb] else rb
-                    yu = ra if old_u[ra] < old_u[rb] else rb
-                    if old_m[ym] > n_top:  # the younger set was born at value 1: a pair
-                        pairs += 1
-                        k = old_u[yu]
-                        marks[k - (n_top + 1) if k > n_top else k] = 1
-                    _union_keep_old(parent, old_m, old_u, ra, rb)
+        outside_label = labels[0, 0, 0]
     else:
-        s0, s1, s2 = cin_m.shape
-        for x in range(s0):
-            for y in range(s1):
-                for z in range(s2):
-                    for t in range(3):
-                        val, a, b = _faces3(cin_m, s0, s1, s2, x, y, z, t)
-                        if val == 1:
-                            ra = _find(parent, a)
-                            rb = _find(parent, b)
-                            if ra != rb:
-                                _union_keep_old(parent, old_m, old_u, ra, rb)
-        for x in range(s0 - 1, -1, -1):
-            for y in range(s1 - 1, -1, -1):
-                for z in range(s2 - 1, -1, -1):
-                    for t in range(2, -1, -1):
-                        val, a, b = _faces3(cin_m, s0, s1, s2, x, y, z, t)
-                        if val != 0:
-                            continue
-                        ra = _find(parent, a)
-                        rb = _find(parent, b)
-                        if ra == rb:
-                            continue
-                        ym = ra if old_m[ra] < old_m[rb] else rb
-                        yu = ra if old_u[ra] < old_u[rb] else rb
-                        if old_m[ym] > n_top:
-                            pairs += 1
-                            k = old_u[yu]
-                            marks[k - (n_top + 1) if k > n_top else k] = 1
-                        _union_keep_old(parent, old_m, old_u, ra, rb)
-    return pairs, marks
+        outside_label = labels[0, 0, 0]
+    rep[outside_label] = n_top
+    if ndim == 2:
+        _, s0, s1 = cin.shape
+        m1 = s1 - 1
+        for x in range(s0 - 1):
+            for y in range(s1 - 1):
+                lab = -1
+                for dx in range(2):
+                    for dy in range(2):
+                        if lab < 0 and cin[0, x + dx, y + dy] == 0:
+                            lab = labels[0, x + dx + 1, y + dy + 1]
+                if lab < 0:
+                    continue
+                c = x * m1 + y
+                r = rep[lab]
+                if r < 0:
+                    rep[lab] = c
+                    continue
+                parent[c] = r
+                if keys_a[c] > old_a[r]:
+                    old_a[r] = keys_a[c]
+                if keys_b[c] > old_b[r]:
+                    old_b[r] = keys_b[c]
+    else:
+        s0, s1, s2 = cin.shape
+        m1 = s1 - 1
+        m2 = s2 - 1
+        for x in range(s0 - 1):
+            for y in range(s1 - 1):
+                for z in range(s2 - 1):
+                    lab = -1
+                    for dx in range(2):
+                        for dy in range(2):
+                            for dz in range(2):
+                                if lab < 0 and cin[x + dx, y + dy, z + dz] == 0:
+                                    lab = labels[x + dx + 1, y + dy + 1, z + dz + 1]
+                    if lab < 0:
+                        continue
+                    c = (x * m1 + y) * m2 + z
+                    r = rep[lab]
+                    if r < 0:
+                        rep[lab] = c
+                        continue
+                    parent[c] = r
+                    if keys_a[c] > old_a[r]:
+                        old_a[r] = keys_a[c]
+                    if keys_b[c] > old_b[r]:
+                        old_b[r] = keys_b[c]
+    # the first cell seen of a set is its root; fold the root's own keys in (already there)
 
 
 @_jit
-def _top_pass_comparison(cin_u, keys_u, marks_x, marks_y, ndim):
-    """Comparison pass: the number of comparison pairs keyed in both inputs' marks."""
-    n_top = keys_u.shape[0] - 1
-    parent = np.arange(n_top + 1, dtype=np.int64)
-    old_u = keys_u.copy()
-    dummy = keys_u.copy()
-    matched = 0
+def _phase_a_faces(cin, parent, old_a, old_b, merged):
+    """Value-1 faces of a 3D grid in decreasing index order, one by one; flags the merging ones.
+
+    The sets are those of :func:`_phase_a`; the flags (which faces join two sets) depend on the
+    order and give the squares that the dimension-1 reduction can skip.
+    """
+    s0, s1, s2 = cin.shape
+    for x in range(s0 - 1, -1, -1):
+        for y in range(s1 - 1, -1, -1):
+            for z in range(s2 - 1, -1, -1):
+                for t in range(2, -1, -1):
+                    val, a, b = _faces3(cin, s0, s1, s2, x, y, z, t)
+                    if val != 1:
+                        continue
+                    ra = _find(parent, a)
+                    rb = _find(parent, b)
+                    if ra != rb:
+                        merged[((x * s1 + y) * s2 + z) * 3 + t] = 1
+                        _union_keep_old(parent, old_a, old_b, ra, rb)
+
+
+@_jit
+def _phase_b(cin, parent, old_a, old_b, marks_in, marks_out, ndim, mode, merged, record):
+    """Value-0 faces in decreasing index order (the order that decides the pairs).
+
+    mode 0 (an input's image pass): ``old_a`` are the input's keys, ``old_b`` the comparison's;
+    each finite pair of the input marks, in ``marks_out``, the comparison root it is keyed by.
+    Returns the number of pairs. With ``record`` (3D), the faces that merge two sets are flagged
+    in ``merged`` (by square id).
+    mode 1 (the comparison pass): ``old_a`` are the comparison's keys; returns the number of the
+    comparison's finite pairs whose key is marked in both inputs (``marks_in``, ``marks_out``).
+    """
+    n_top = old_a.shape[0] - 1
+    count = 0
     if ndim == 2:
-        _, s0, s1 = cin_u.shape
-        for x in range(s0):
-            for y in range(s1):
-                for t in range(2):
-                    val, a, b = _faces2(cin_u, s0, s1, x, y, t)
-                    if val == 1:
-                        ra = _find(parent, a)
-                        rb = _find(parent, b)
-                        if ra != rb:
-                            _union_keep_old(parent, old_u, dummy, ra, rb)
+        _, s0, s1 = cin.shape
         for x in range(s0 - 1, -1, -1):
             for y in range(s1 - 1, -1, -1):
+                if cin[0, x, y] == 0:
+                    continue
                 for t in range(1, -1, -1):
-                    val, a, b = _faces2(cin_u, s0, s1, x, y, t)
+                    val, a, b = _faces2(cin, s0, s1, x, y, t)
                     if val != 0:
                         continue
                     ra = _find(parent, a)
                     rb = _find(parent, b)
                     if ra == rb:
                         continue
-                    yu = ra if old_u[ra] < old_u[rb] else rb
-                    k = old_u[yu]
-                    if k > n_top:
-                        c = k - (n_top + 1)
-                        if marks_x[c] and marks_y[c]:
-                            matched += 1
-                    _union_keep_old(parent, old_u, dummy, ra, rb)
+                    young = ra if old_a[ra] < old_a[rb] else rb
+                    if old_a[young] > n_top:  # the younger set was born at value 1: a pair
+                        if mode == 0:
+                            yb = ra if old_b[ra] < old_b[rb] else rb
+                            k = old_b[yb]
+                            marks_out[k - (n_top + 1) if k > n_top else k] = 1
+                            count += 1
+                        else:
+                            c = old_a[young] - (n_top + 1)
+                            if marks_in[c] and marks_out[c]:
+                                count += 1
+                    _union_keep_old(parent, old_a, old_b, ra, rb)
     else:
-        s0, s1, s2 = cin_u.shape
-        for x in range(s0):
-            for y in range(s1):
-                for z in range(s2):
-                    for t in range(3):
-                        val, a, b = _faces3(cin_u, s0, s1, s2, x, y, z, t)
-                        if val == 1:
-                            ra = _find(parent, a)
-                            rb = _find(parent, b)
-                            if ra != rb:
-                                _union_keep_old(parent, old_u, dummy, ra, rb)
+        s0, s1, s2 = cin.shape
         for x in range(s0 - 1, -1, -1):
             for y in range(s1 - 1, -1, -1):
                 for z in range(s2 - 1, -1, -1):
+                    if cin[x, y, z] == 0:
+                        continue
                     for t in range(2, -1, -1):
-                        val, a, b = _faces3(cin_u, s0, s1, s2, x, y, z, t)
+                        val, a, b = _faces3(cin, s0, s1, s2, x, y, z, t)
                         if val != 0:
                             continue
                         ra = _find(parent, a)
                         rb = _find(parent, b)
                         if ra == rb:
                             continue
-                        yu = ra if old_u[ra] < old_u[rb] else rb
-                        k = old_u[yu]
-                        if k > n_top:
-                            c = k - (n_top + 1)
-                            if marks_x[c] and marks_y[c]:
-                                matched += 1
-                        _union_keep_old(parent, old_u, dummy, ra, rb)
-    return matched
+                        young = ra if old_a[ra] < old_a[rb] else rb
+                        if old_a[young] > n_top:
+                            if mode == 0:
+                                yb = ra if old_b[ra] < old_b[rb] else rb
+                                k = old_b[yb]
+                                marks_out[k - (n_top + 1) if k > n_top else k] = 1
+                                count += 1
+                            else:
+                                c = old_a[young] - (n_top + 1)
+                                if marks_in[c] and marks_out[c]:
+                                    count += 1
+                        if record:
+                            merged[((x * s1 + y) * s2 + z) * 3 + t] = 1
+                        _union_keep_old(parent, old_a, old_b, ra, rb)
+    return count
+
+
+def _complement_labels(m: np.ndarray) -> np.ndarray:
+    """Components of the complement of ``m`` padded with background, dual connectivity (3D)."""
+    import cc3d
+
+    pad = np.ones(tuple(s + 2 for s in m.shape), dtype=bool)
+    pad[tuple(slice(1, -1) for _ in m.shape)] = m == 0
+    labels = cc3d.connected_components(pad, connectivity=8 if m.ndim == 2 else 26)
+    labels = labels.astype(np.int64, copy=False)
+    return labels[None] if m.ndim == 2 else labels
 
 
 def top_dim_counts(
-    x: np.ndarray, y: np.ndarray, cube_x: np.ndarray, cube_y: np.ndarray, cube_u: np.ndarray
-) -> tuple[int, int, int]:
-    """(matched, pairs of x, pairs of y) in the top dimension; masks as uint8, cubes flattened."""
+    x: np.ndarray,
+    y: np.ndarray,
+    cube_x: np.ndarray,
+    cube_y: np.ndarray,
+    cube_u: np.ndarray,
+    record: bool = False,
+) -> tuple:
+    """(matched, finite pairs of x, finite pairs of y) in the top dimension.
+
+    ``x, y``: uint8 masks (2D or 3D); ``cube_*``: uint8 flags "all corners inside" of every top
+    cell of x, y and their union, flattened in C order. With ``record`` (3D only) also the merge
+    flags of x, y and the union (uint8 per square id), for the dimension-1 reduction.
+    """
     u = x | y
-    n_top = cube_u.size
     ndim = x.ndim
-    if ndim == 2:
-        x, y, u = x[None], y[None], u[None]
+    n_top = cube_u.size
     keys_x = _top_keys(cube_x, n_top)
     keys_y = _top_keys(cube_y, n_top)
     keys_u = _top_keys(cube_u, n_top)
-    px, mx = _top_pass_input(x, u, keys_x, keys_u, ndim)
-    py, my = _top_pass_input(y, u, keys_y, keys_u, ndim)
-    matched = _top_pass_comparison(u, keys_u, mx, my, ndim)
-    return int(matched), int(px), int(py)
+    x3, y3, u3 = (x[None], y[None], u[None]) if ndim == 2 else (x, y, u)
+    n_ids = x.size * 3 if record else 1
+    marks = []
+    pairs = []
+    flags = []
+    for m3, m, keys_m in ((x3, x, keys_x), (y3, y, keys_y)):
+        parent = np.arange(n_top + 1, dtype=np.int64)
+        old_m = keys_m.copy()
+        old_u = keys_u.copy()
+        _phase_a(m3, _complement_labels(m), keys_m, keys_u, parent, old_m, old_u, ndim)
+        mk = np.zeros(n_top + 1, dtype=np.uint8)
+        merged = np.zeros(n_ids, dtype=np.uint8)
+        pairs.append(_phase_b(m3, parent, old_m, old_u, mk, mk, ndim, 0, merged, record))
+        marks.append(mk)
+        flags.append(merged)
+    parent = np.arange(n_top + 1, dtype=np.int64)
+    old_u = keys_u.copy()
+    dummy = keys_u.copy()
+    merged = np.zeros(n_ids, dtype=np.uint8)
+    if record:
+        _phase_a_faces(u3, parent, old_u, dummy, merged)
+    else:
+        _phase_a(u3, _complement_labels(u), keys_u, keys_u, parent, old_u, dummy, ndim)
+    matched = _phase_b(u3, parent, old_u, dummy, marks[0], marks[1], ndim, 1, merged, record)
+    flags.append(merged)
+    if record:
+        return int(matched), int(pairs[0]), int(pairs[1]), flags
+    return int(matched), int(pairs[0]), int(pairs[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Dimension 1 of 3D masks: column reductions over Z/2 (squares are columns, edges rows).
+# Cell ids: ((x * S1 + y) * S2 + z) * 3 + t, the reference's index order; an edge of type t runs
+# along axis t, a square of type t is normal to axis t. A row key is value * n_ids + id.
+
+
+@_jit
+def _square_edges(q, s1, s2):
+    """The four edges of square ``q`` (ids)."""
+    t = q % 3
+    v = q // 3
+    z = v % s2
+    y = (v // s2) % s1
+    x = v // (s2 * s1)
+    base = ((x * s1 + y) * s2 + z) * 3
+    if t == 0:  # spans y, z
+        return (base + 1, base + 2, (((x * s1 + y + 1) * s2 + z) * 3) + 2,
+                (((x * s1 + y) * s2 + z + 1) * 3) + 1)
+    if t == 1:  # spans x, z
+        return (base + 0, base + 2, ((((x + 1) * s1 + y) * s2 + z) * 3) + 2,
+                (((x * s1 + y) * s2 + z + 1) * 3) + 0)
+    return (base + 0, base + 1, ((((x + 1) * s1 + y) * s2 + z) * 3) + 1,
+            (((x * s1 + y + 1) * s2 + z) * 3) + 0)
+
+
+@_jit
+def _heap_push(heap, size, key):
+    if size == heap.shape[0]:
+        bigger = np.empty(2 * heap.shape[0], dtype=np.int64)
+        bigger[:size] = heap[:size]
+        heap = bigger
+    i = size
+    heap[i] = key
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap[parent] >= heap[i]:
+            break
+        heap[parent], heap[i] = heap[i], heap[parent]
+        i = parent
+    return heap, size + 1
+
+
+@_jit
+def _heap_pop(heap, size):
+    top = heap[0]
+    size -= 1
+    if size > 0:
+        heap[0] = heap[size]
+        i = 0
+        while True:
+            left = 2 * i + 1
+            if left >= size:
+                break
+            right = left + 1
+            big = right if right < size and heap[right] > heap[left] else left
+            if heap[i] >= heap[big]:
+                break
+            heap[i], heap[big] = heap[big], heap[i]
+            i = big
+    return top, size
+
+
+@_jit
+def _heap_pivot(heap, size):
+    """Largest key present an odd number of times (entries of even multiplicity cancel); -1 if
+    none. The pivot stays in the heap."""
+    while size > 0:
+        top, size = _heap_pop(heap, size)
+        if size > 0 and heap[0] == top:
+            _, size = _heap_pop(heap, size)
+            continue
+        heap, size = _heap_push(heap, size, top)
+        return top, heap, size
+    return -1, heap, size
+
+
+@_jit
+def _reduce(cols, row_val, s1, s2, n_ids, want):
+    """Standard column reduction of the squares ``cols`` (in this order) over Z/2.
+
+    Rows are ordered by ``(row_val[edge], edge id)``. Columns that needed additions keep their
+    reduced form for later additions. Returns ``pivot``: for every position ``i`` with
+    ``want[i]``, the pivot row key of the reduced column (-1 for a zero column); and ``owner``:
+    per edge id the position of the column whose pivot it is (-1 if none).
+    """
+    n = cols.shape[0]
+    owner = np.full(n_ids, -1, dtype=np.int32)
+    pivot = np.full(n, -1, dtype=np.int64)
+    red_off = np.full(n, -1, dtype=np.int64)
+    red_len = np.zeros(n, dtype=np.int32)
+    buf = np.empty(1 << 16, dtype=np.int64)
+    buf_n = 0
+    heap = np.empty(64, dtype=np.int64)
+    for i in range(n):
+        e0, e1, e2, e3 = _square_edges(cols[i], s1, s2)
+        k0 = row_val[e0] * n_ids + e0
+        k1 = row_val[e1] * n_ids + e1
+        k2 = row_val[e2] * n_ids + e2
+        k3 = row_val[e3] * n_ids + e3
+        top = max(max(k0, k1), max(k2, k3))
+        if owner[top % n_ids] < 0:  # the boundary is reduced already
+            owner[top % n_ids] = i
+            if want[i]:
+                pivot[i] = top
+            continue
+        size = 0
+        heap, size = _heap_push(heap, size, row_val[e0] * n_ids + e0)
+        heap, size = _heap_push(heap, size, row_val[e1] * n_ids + e1)
+        heap, size = _heap_push(heap, size, row_val[e2] * n_ids + e2)
+        heap, size = _heap_push(heap, size, row_val[e3] * n_ids + e3)
+        added = False
+        while True:
+            p, heap, size = _heap_pivot(heap, size)
+            if p < 0:
+                break
+            e = p % n_ids
+            j = owner[e]
+            if j < 0:
+                owner[e] = i
+                if want[i]:
+                    pivot[i] = p
+                break
+            added = True
+            if red_len[j] > 0:
+                o = red_off[j]
+                for k in range(red_len[j]):
+                    heap, size = _heap_push(heap, size, buf[o + k])
+            else:
+                f0, f1, f2, f3 = _square_edges(cols[j], s1, s2)
+                heap, size = _heap_push(heap, size, row_val[f0] * n_ids + f0)
+                heap, size = _heap_push(heap, size, row_val[f1] * n_ids + f1)
+                heap, size = _heap_push(heap, size, row_val[f2] * n_ids + f2)
+                heap, size = _heap_push(heap, size, row_val[f3] * n_ids + f3)
+        if added and p >= 0:
+            # keep the reduced column (drain the heap, cancelling pairs)
+            start = buf_n
+            while size > 0:
+                top, size = _heap_pop(heap, size)
+                if size > 0 and heap[0] == top:
+                    _, size = _heap_pop(heap, size)
+                    continue
+                if buf_n == buf.shape[0]:
+                    bigger = np.empty(2 * buf.shape[0], dtype=np.int64)
+                    bigger[:buf_n] = buf[:buf_n]
+                    buf = bigger
+                buf[buf_n] = top
+                buf_n += 1
+            red_off[i] = start
+            red_len[i] = buf_n - start
+    return pivot, owner
+
+
+def _edge_values(m: np.ndarray) -> np.ndarray:
+    """Per edge id: 0 if both endpoints are in ``m`` (value 0 of ``1 - m``), else 1 (uint8)."""
+    ev = np.ones(m.shape + (3,), dtype=np.uint8)
+    ev[:-1, :, :, 0] = ~(m[:-1] & m[1:])
+    ev[:, :-1, :, 1] = ~(m[:, :-1] & m[:, 1:])
+    ev[:, :, :-1, 2] = ~(m[:, :, :-1] & m[:, :, 1:])
+    return ev.ravel()
+
+
+def _square_values(m: np.ndarray) -> np.ndarray:
+    """Per square id: 0 if its four corners are in ``m``, 1 if not, 2 if the square is absent."""
+    sv = np.full(m.shape + (3,), 2, dtype=np.uint8)
+    sv[:, :-1, :-1, 0] = ~(m[:, :-1, :-1] & m[:, 1:, :-1] & m[:, :-1, 1:] & m[:, 1:, 1:])
+    sv[:-1, :, :-1, 1] = ~(m[:-1, :, :-1] & m[1:, :, :-1] & m[:-1, :, 1:] & m[1:, :, 1:])
+    sv[:-1, :-1, :, 2] = ~(m[:-1, :-1, :] & m[1:, :-1, :] & m[:-1, 1:, :] & m[1:, 1:, :])
+    return sv.ravel()
+
+
+@_jit
+def _positive_edges(m, n_ids):
+    """Value-0 edges (both ends in ``m``) that close a cycle, edges in index order (uint8)."""
+    s0, s1, s2 = m.shape
+    n = s0 * s1 * s2
+    parent = np.arange(n, dtype=np.int64)
+    pos = np.zeros(n_ids, dtype=np.uint8)
+    for x in range(s0):
+        for y in range(s1):
+            for z in range(s2):
+                if m[x, y, z] == 0:
+                    continue
+                v = (x * s1 + y) * s2 + z
+                for t in range(3):
+                    if t == 0:
+                        if x + 1 >= s0 or m[x + 1, y, z] == 0:
+                            continue
+                        w = v + s1 * s2
+                    elif t == 1:
+                        if y + 1 >= s1 or m[x, y + 1, z] == 0:
+                            continue
+                        w = v + s2
+                    else:
+                        if z + 1 >= s2 or m[x, y, z + 1] == 0:
+                            continue
+                        w = v + 1
+                    a = _find(parent, v)
+                    b = _find(parent, w)
+                    if a == b:
+                        pos[v * 3 + t] = 1
+                    else:
+                        parent[b] = a
+    return pos
+
+
+def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
+    """Edges that are births of finite 1-dimensional pairs of ``1 - m`` (bool per edge id).
+
+    The value-0 complex is a prefix of the filtration and the whole grid has no 1-cycles, so these
+    are the cycles of the value-0 complex (edges in index order) that its own squares do not
+    kill: positive value-0 edges that are not the pivot of a value-0 square.
+    """
+    s0, s1, s2 = m.shape
+    n_ids = m.size * 3
+    pos = _positive_edges(m.astype(np.uint8), n_ids).astype(bool)
+    if not pos.any():
+        return pos
+    cols = np.flatnonzero((_square_values(m) == 0) & (merged == 0))
+    zero = np.zeros(n_ids, dtype=np.uint8)
+    _, owner = _reduce(cols, zero, s1, s2, n_ids, np.zeros(cols.size, dtype=np.uint8))
+    pos &= owner < 0
+    return pos
+
+
+def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list) -> tuple[int, int, int]:
+    """(matched, finite pairs of x, finite pairs of y) in dimension 1 of 3D masks.
+
+    ``flags``: the merge flags of x, y and their union from :func:`top_dim_counts`.
+
+    The comparison's finite pairs come from reducing its squares (comparison order) against its
+    edges; the image of each input is the same reduction with the rows in that input's order.
+    A comparison pair is matched when, in both images, its death square's pivot is the birth of
+    a finite pair of that input.
+    """
+    x = x.astype(bool)
+    y = y.astype(bool)
+    s0, s1, s2 = x.shape
+    n_ids = x.size * 3
+    bx = _births_of_finite_pairs(x, flags[0])
+    by = _births_of_finite_pairs(y, flags[1])
+    nx, ny = int(bx.sum()), int(by.sum())
+    if nx == 0 or ny == 0:
+        return 0, nx, ny
+    u = x | y
+    sv = _square_values(u)
+    keep = flags[2] == 0
+    cols = np.concatenate([np.flatnonzero((sv == 0) & keep), np.flatnonzero((sv == 1) & keep)])
+    vals = sv[cols]
+    want = (vals == 1).astype(np.uint8)
+    piv_u, _ = _reduce(cols, _edge_values(u), s1, s2, n_ids, want)
+    death = np.flatnonzero((vals == 1) & (piv_u >= 0) & (piv_u < n_ids))
+    if death.size == 0:
+        return 0, nx, ny
+    want_im = np.zeros(cols.size, dtype=np.uint8)
+    want_im[death] = 1
+    ok = np.ones(death.size, dtype=bool)
+    for m, births in ((x, bx), (y, by)):
+        piv_m, _ = _reduce(cols, _edge_values(m), s1, s2, n_ids, want_im)
+        pm = piv_m[death]
+        good = (pm >= 0) & (pm < n_ids)
+        hit = np.zeros(death.size, dtype=bool)
+        hit[good] = births[pm[good]]
+        ok &= hit
+    return int(ok.sum()), nx, ny
