@@ -161,3 +161,148 @@ def test_published_leaderboard_passes_the_checks() -> None:
     tidy = load_results([path])
     assert len(tidy) == len(pd.read_csv(path))
     assert np.isfinite(tidy["value"]).all()
+
+
+# item: methods on different cases; the metric configuration is part of the key ---------------
+
+
+@pytest.fixture
+def uneven(tmp_path: Path) -> Path:
+    """Method A on cases a-d (d very good), B on a-c only; B is better on a-c."""
+    runs = tmp_path / "runs"
+    write_evaluation(runs / "A", {"dice": [0.5, 0.5, 0.5, 1.0], "e0": [2, 2, 2, 0]},
+                     cases=("a", "b", "c", "d"))
+    write_evaluation(runs / "B", {"dice": [0.6, 0.6, 0.6], "e0": [1, 1, 1]},
+                     cases=("a", "b", "c"))
+    return runs
+
+
+def _row(table, method: str):  # noqa: ANN001, ANN202
+    return next(r for r in table.rows if r.method == method)
+
+
+def test_methods_on_different_cases_are_compared_on_the_shared_ones(uneven: Path) -> None:
+    from topobench.results import render_tables
+
+    tidy = load_results([uneven])
+    table = build_table(tidy, 1, baseline="A")
+    a, b = _row(table, "A"), _row(table, "B")
+    assert a.cells[0].value == pytest.approx(50.0) and a.cells[0].n == 3  # d left out
+    assert b.cells[0].best and not a.cells[0].best
+    assert b.cells[0].comparison is not None
+    assert b.cells[0].comparison.mean_difference == pytest.approx(10.0)
+    note = "Roads: Dice, e0 are compared on the 3 cases every row has (1 left out: d)."
+    assert table.notes == (note,)
+    for fmt in ("md", "latex"):
+        assert note in render_tables([table], fmt)
+    csv = pd.read_csv(__import__("io").StringIO(render_tables([table], "csv")))
+    assert set(csv["note"]) == {note} and set(csv["dice_n"]) == {3}
+
+
+def test_cases_all_keeps_own_cases_says_so_and_marks_no_best(uneven: Path) -> None:
+    table = build_table(load_results([uneven]), 1, baseline=None, cases="all")
+    a, b = _row(table, "A"), _row(table, "B")
+    assert a.cells[0].value == pytest.approx(62.5) and a.cells[0].n == 4
+    assert b.cells[0].value == pytest.approx(60.0) and b.cells[0].n == 3
+    assert not any(c.best for r in table.rows for c in r.cells)
+    assert "not the same ones (no best mark)" in table.caption
+
+
+def test_rows_without_a_shared_case_are_refused(tmp_path: Path) -> None:
+    from topobench.errors import InvalidParameterError
+
+    write_evaluation(tmp_path / "runs" / "A", {"dice": [0.5]}, cases=("a",))
+    write_evaluation(tmp_path / "runs" / "B", {"dice": [0.6]}, cases=("b",))
+    with pytest.raises(InvalidParameterError, match=r"Roads: the rows A, B share no case for "
+                                                    r"Dice.*cases='all'"):
+        build_table(load_results([tmp_path / "runs"]), 1)
+
+
+def test_other_protocol_or_threshold_is_another_row_never_compared(
+        make_run: Callable[..., Path], tmp_path: Path) -> None:
+    from topobench.results import render_tables
+
+    make_run("dce", loss="dice_ce", method="Dice & CE", gamma=None,
+             values={"postprocessed": {"dice": [0.5, 0.5, 0.5]}})
+    make_run("c8", values={"postprocessed": {"dice": [0.7, 0.7, 0.7]}})
+    c4 = make_run("c4", values={"postprocessed": {"dice": [0.9, 0.9, 0.9]}})
+    record = json.loads((c4 / "run.json").read_text())
+    record["protocol"]["connectivity"] = 4
+    (c4 / "run.json").write_text(json.dumps(record))
+    tidy = load_results([tmp_path / "runs"])  # not refused: c4 is another configuration
+    table = build_table(tidy, 1)
+    closs = [r for r in table.rows if r.method == "CLoss"]
+    assert sorted(r.cells[0].value for r in closs) == pytest.approx([70.0, 90.0])
+    by_value = {round(r.cells[0].value): r for r in closs}
+    assert by_value[70].cells[0].comparison is not None  # against Dice & CE, same protocol
+    assert by_value[90].cells[0].comparison is None  # no baseline in its configuration
+    # each is the best of its own configuration: 90 is never set against 70
+    assert by_value[90].cells[0].best and by_value[70].cells[0].best
+    assert "compared only within one configuration" in table.caption
+    md = render_tables([table], "md")
+    assert "| Metrics |" in md and "[2]" in md and '"connectivity": 4' in md
+    # an evaluation binarised at another threshold: its own configuration too
+    for name, threshold in (("t0", None), ("t5", 0.5)):
+        write_evaluation(tmp_path / "evals" / name, {"dice": [0.5, 0.6, 0.7]},
+                         threshold=threshold)
+    from topobench.results import read_case_csv
+    rows = pd.concat([read_case_csv(tmp_path / "evals" / n / "cases.csv", method="M")
+                      for n in ("t0", "t5")])
+    keys = set(rows["protocol"])
+    assert len(keys) == 2 and any('"threshold": 0.5' in k for k in keys)
+    assert len(build_table(rows, 1, baseline=None).rows) == 2
+
+
+# items: leaderboard add applies the checks; table with only unfinished sources ----------------
+
+
+def test_leaderboard_add_refuses_wrong_figures_and_keeps_runs_apart(
+        make_run: Callable[..., Path], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from topobench.cli import app
+
+    runner = CliRunner()
+    board = tmp_path / "board.csv"
+    good = tmp_path / "good"
+    write_evaluation(good / "exp1" / "modelA", {"dice": [0.9, 0.8, 0.7]})
+    write_evaluation(good / "exp2" / "modelA", {"dice": [0.3, 0.2, 0.1]})
+    res = runner.invoke(app, ["leaderboard", "add", str(good), "--name", "mine", "-l",
+                              str(board)])
+    assert res.exit_code == 0, res.output
+    rows = pd.read_csv(board)
+    assert set(rows["run"]) == {"exp1/modelA", "exp2/modelA"}
+    assert rows.groupby("method")["value"].mean().to_dict() == pytest.approx(
+        {"exp1/modelA": 0.8, "exp2/modelA": 0.2})
+    before = board.read_bytes()
+    make_run("bad", values={"postprocessed": {"dice": [0.5, 1.7, 0.5]}})
+    dup = write_evaluation(tmp_path / "dup" / "m", {"dice": [0.9, 0.5]}, cases=("a", "a"))
+    for source, message in ((tmp_path / "runs", "dice = 1.7 is outside"),
+                            (dup.parent, "different dice values")):
+        res = runner.invoke(app, ["leaderboard", "add", str(source), "--name", "other", "-l",
+                                  str(board)])
+        assert res.exit_code == 2, res.output
+        assert message in res.output and "Traceback" not in res.output
+        assert board.read_bytes() == before  # nothing appended
+
+
+def test_table_of_unfinished_sources_is_a_clean_error(make_run: Callable[..., Path],
+                                                      tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from topobench.cli import app
+
+    make_run("busy", status="running")
+    busy = write_evaluation(tmp_path / "evals" / "busy", {"dice": [0.5, 0.5, 0.5]})
+    summary = json.loads((busy / "summary.json").read_text())
+    (busy / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
+    runner = CliRunner()
+    for source in (tmp_path / "runs", tmp_path / "evals"):
+        res = runner.invoke(app, ["table", str(source)])
+        assert res.exit_code == 2, res.output
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+        assert "hold no results" in res.output and "--include-running" in res.output
+    res = runner.invoke(app, ["table", str(tmp_path / "evals"), "--include-running",
+                              "--baseline", "none"])
+    assert res.exit_code == 0, res.output
+    assert "| busy |" in res.output

@@ -54,6 +54,10 @@ def table(
     std: Annotated[bool, typer.Option("--std", help="Print mean ± std over cases.")] = False,
     include_running: Annotated[bool, typer.Option(
         help="Also read runs that are not complete.")] = False,
+    cases: Annotated[str, typer.Option(
+        "--cases", help="Rows of a dataset evaluated on different cases: 'shared' compares them "
+        "on the cases they all have (the caption names those left out), 'all' on their own "
+        "cases (said in the caption; no bold in those columns).")] = "shared",
 ) -> None:
     """Render the paper's Tables 1-7 from runs or leaderboards as CSV, Markdown or LaTeX."""
     from topobench.results import TABLE_NUMBERS, build_tables, load_results, render_tables
@@ -66,16 +70,29 @@ def table(
         numbers = (int(table),)
     else:
         raise typer.BadParameter(f"expected 1-7 or all, got {table!r}", param_hint="--table")
+    if cases not in ("shared", "all"):
+        raise typer.BadParameter(f"expected shared or all, got {cases!r}", param_hint="--cases")
+    text = ""
+    tables = []
     with library_errors(), _reported_warnings():
         tidy = load_results(_resolved(sources), include_running=include_running)
-        tables = build_tables(
-            tidy,
-            numbers,
-            baseline=None if baseline.lower() == "none" else baseline,
-            datasets=dataset or None,
-            significance=significance,
-        )
-        text = render_tables(tables, fmt, show_std=std)  # type: ignore[arg-type]
+        if not tidy.empty:
+            tables = build_tables(
+                tidy,
+                numbers,
+                baseline=None if baseline.lower() == "none" else baseline,
+                datasets=dataset or None,
+                significance=significance,
+                cases=cases,  # type: ignore[arg-type]
+            )
+            text = render_tables(tables, fmt, show_std=std)  # type: ignore[arg-type]
+    if tidy.empty:
+        hint = "" if include_running else (
+            "; runs that are not complete are skipped (see the notes above): wait for them, "
+            "or pass --include-running to read them as they are")
+        err_console.print(f"[bold red]error:[/] the sources hold no results{hint}",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2)
     if not tables:
         err_console.print("[yellow]note:[/] the sources hold no data for this table")
     if out is None:

@@ -16,7 +16,9 @@ from topobench.results.records import (
     CONFIG_COLUMNS,
     PRETRAINED_METHOD,
     TIDY_COLUMNS,
+    check_rows,
     load_results,
+    protocol_key,
     read_case_csv,
     read_run,
     read_tidy_csv,
@@ -30,6 +32,7 @@ from topobench.results.stats import (
     wilcoxon_p,
 )
 from topobench.results.tables import (
+    CASE_SELECTIONS,
     TABLE_NUMBERS,
     Cell,
     Column,
@@ -40,6 +43,7 @@ from topobench.results.tables import (
 )
 
 __all__ = [
+    "CASE_SELECTIONS",
     "CONFIG_COLUMNS",
     "FORMATS",
     "PRETRAINED_METHOD",
@@ -56,10 +60,12 @@ __all__ = [
     "build_table",
     "build_tables",
     "case_means",
+    "check_rows",
     "load_results",
     "paired_comparison",
     "plot_case_scatter",
     "plot_gamma_sweep",
+    "protocol_key",
     "read_case_csv",
     "read_run",
     "read_tidy_csv",

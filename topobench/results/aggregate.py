@@ -1,9 +1,11 @@
 """Table cells from the tidy table: mean over cases, then over folds.
 
 Order of reduction: for each configuration, metric and fold, the figure is first averaged over
-the fold's cases (duplicates of one case, e.g. the same pretrained model read from several
-runs, are averaged first); the cell value is then the mean of those fold means. With one fold
-(or the same cases in every fold) this is the plain mean over cases.
+the fold's cases; the cell value is then the mean of those fold means. With one fold (or the
+same cases in every fold) this is the plain mean over cases. :func:`load_results` has already
+refused conflicting duplicates and kept one copy of figures several runs hold identically (the
+same pretrained model read from several fine-tuning runs); a tidy table built by hand that
+still repeats a (fold, case) has it averaged first, so that it counts once.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import pandas as pd
 
 from topobench.errors import InvalidParameterError
 from topobench.results.records import (
+    check_rows,
     load_results,
     normalise_tidy,
     read_tidy_csv,
@@ -32,8 +33,10 @@ def add_to_leaderboard(
     """Append the results of ``runs`` to ``leaderboard`` under the entry ``name``.
 
     Every per-case figure is appended with its full configuration (dataset, method, weight,
-    epochs, post-processing, fold, metric protocol, topobench version), so that the tables
-    aggregate it like any run. A missing leaderboard file is created.
+    epochs, post-processing, fold, metric protocol, topobench version) and its run, so that
+    the tables aggregate it like any run. The runs pass the checks of :func:`load_results`
+    first (and the leaderboard those of :func:`~topobench.results.records.check_rows`):
+    nothing is appended when a figure is refused. A missing leaderboard file is created.
 
     Parameters
     ----------
@@ -57,6 +60,8 @@ def add_to_leaderboard(
     ------
     InvalidParameterError
         If ``name`` is empty, already present (without ``replace``) or the runs hold nothing.
+    ReadError
+        If a run or the leaderboard holds a refused figure (see :func:`load_results`).
     """
     name = name.strip()
     if not name:
@@ -64,12 +69,13 @@ def add_to_leaderboard(
     leaderboard = Path(leaderboard)
     new = load_results(runs)
     if new.empty:
-        raise InvalidParameterError("expected results to add, the runs hold none")
+        raise InvalidParameterError("expected results to add, the runs hold none (runs that "
+                                    "are not complete are skipped)")
     new = new.assign(source=name)
     if reference:
         new = new.assign(reference=reference)
     if leaderboard.exists():
-        existing = read_tidy_csv(leaderboard)
+        existing = check_rows(read_tidy_csv(leaderboard), origin=str(leaderboard))
         if (existing["source"] == name).any():
             if not replace:
                 raise InvalidParameterError(

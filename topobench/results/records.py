@@ -46,7 +46,9 @@ TIDY_COLUMNS: tuple[str, ...] = (
     "reference",
 )
 
-#: Columns that identify one table cell's configuration (together with ``metric``).
+#: Columns that identify one table cell's configuration (together with ``metric``). The
+#: metric configuration (``protocol``, with the threshold) is part of it: results computed
+#: differently are never merged.
 CONFIG_COLUMNS: tuple[str, ...] = (
     "source",
     "dataset",
@@ -58,6 +60,7 @@ CONFIG_COLUMNS: tuple[str, ...] = (
     "pretrain_epochs",
     "finetune_epochs",
     "postprocessing",
+    "protocol",
 )
 
 NUMERIC_COLUMNS: tuple[str, ...] = (
@@ -574,8 +577,8 @@ def _range_problem(metric: str, value: float) -> str | None:
     return None
 
 
-_IDENTITY = ("source", "run", *(c for c in CONFIG_COLUMNS if c != "source"), "protocol", "fold",
-             "seed", "case", "metric")
+_IDENTITY = ("source", "run", *(c for c in CONFIG_COLUMNS if c != "source"), "fold", "seed",
+             "case", "metric")
 
 
 def check_rows(rows: pd.DataFrame, *, origin: str = "") -> pd.DataFrame:
@@ -636,8 +639,7 @@ def check_rows(rows: pd.DataFrame, *, origin: str = "") -> pd.DataFrame:
 
 def _merge_runs(tidy: pd.DataFrame) -> pd.DataFrame:
     """Keep one copy of figures several runs hold identically; refuse any other overlap."""
-    keys = ["source", *(c for c in CONFIG_COLUMNS if c != "source"), "protocol", "fold",
-            "metric"]
+    keys = [*CONFIG_COLUMNS, "fold", "metric"]
     n_runs = tidy.groupby(keys, dropna=False, sort=False)["run"].transform("nunique")
     shared = n_runs > 1
     if not shared.any():

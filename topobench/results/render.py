@@ -81,6 +81,8 @@ def _label_columns(table: ResultTable) -> list[str]:
     names.append("Loss" if table.number == 7 else "Method")
     if table.show_gamma:
         names.append("Weight γ")
+    if table.configurations:
+        names.append("Metrics")
     return names
 
 
@@ -107,9 +109,23 @@ def _label_cells(table: ResultTable) -> list[list[str]]:
         if table.show_gamma:
             blank = same_gamma and not table.repeat_gamma
             cells.append("" if blank else format_gamma(row.gamma))
+        if table.configurations:
+            cells.append(f"[{_configuration_number(table, row)}]")
         out.append(cells)
         previous = row
     return out
+
+
+def _configuration_number(table: ResultTable, row: TableRow) -> int:
+    """1-based number of the row's metric configuration in ``table.configurations``."""
+    return table.configurations.index(str(dict(row.details).get("protocol") or "")) + 1
+
+
+def _configuration_lines(table: ResultTable) -> list[str]:
+    """``[k] configuration`` when rows differ in it, else each configuration once."""
+    if table.configurations:
+        return [f"[{k}] {p or 'not recorded'}" for k, p in enumerate(table.configurations, 1)]
+    return _protocols(table)
 
 
 def _is_significant(cell: Cell, table: ResultTable) -> bool:
@@ -158,7 +174,7 @@ def table_to_markdown(table: ResultTable, *, show_std: bool = False) -> str:
     align = ["---"] * len(labels) + ["---:"] * len(table.columns)
     lines = [
         f"<!-- topobench {__version__} -->",
-        *(f"<!-- metric configuration: {p} -->" for p in _protocols(table)),
+        *(f"<!-- metric configuration: {p} -->" for p in _configuration_lines(table)),
         f"**Table {table.number}: {table.caption}**",
         "",
         "| " + " | ".join(header) + " |",
@@ -168,6 +184,9 @@ def table_to_markdown(table: ResultTable, *, show_std: bool = False) -> str:
         figures = [_md_cell(c, table, show_std) for c in row.cells]
         labels = [text.replace("|", "\\|") for text in label_cells]
         lines.append("| " + " | ".join(labels + figures) + " |")
+    if table.configurations:
+        lines.append("")
+        lines += [f"Metrics {line}  " for line in _configuration_lines(table)]
     return "\n".join(lines) + "\n"
 
 
@@ -199,7 +218,7 @@ def table_to_latex(table: ResultTable, *, show_std: bool = False) -> str:
     caption = latex_escape(table.caption).replace("\N{DAGGER}", r"$^\dagger$")
     lines = [
         f"% topobench {__version__}; needs \\usepackage{{booktabs}}",
-        *(f"% metric configuration: {p}" for p in _protocols(table)),
+        *(f"% metric configuration: {p}" for p in _configuration_lines(table)),
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{caption}}}",

@@ -22,7 +22,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,12 @@ from topobench.results.records import (
 from topobench.results.stats import PairedComparison, paired_comparison
 
 TABLE_NUMBERS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+
+#: How rows evaluated on different cases are compared: ``"shared"`` on the cases every row of
+#: the dataset has (the others are left out, and the caption says so), ``"all"`` each on its
+#: own cases (the caption says so, and those columns get no "best" mark).
+CaseSelection = Literal["shared", "all"]
+CASE_SELECTIONS: tuple[str, ...] = ("shared", "all")
 
 DATASET_ORDER: tuple[str, ...] = ("Roads", "HRF-Retina", "Vessap", "CLD")
 #: Row order of the paper's tables (display names from :data:`topobench.catalog.LOSSES`).
@@ -162,6 +168,13 @@ class ResultTable:
         Method every other row is compared with.
     significance : float
         Level below which a Wilcoxon p-value earns the marker.
+    configurations : tuple of str
+        The metric configurations (:func:`topobench.results.records.protocol_key`) of the
+        rows, numbered from 1 in this order; rows of different configurations are never
+        compared with each other.
+    notes : tuple of str
+        What the reader must know to read the figures (cases left out, cases that differ
+        between rows); also part of the caption.
     """
 
     number: int
@@ -175,6 +188,8 @@ class ResultTable:
     repeat_gamma: bool
     baseline: str | None
     significance: float
+    configurations: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def has_comparisons(self) -> bool:
         """Whether any cell carries a paired comparison."""
@@ -236,7 +251,7 @@ def _rank(order: Sequence[str], seen: Iterable[str]) -> dict[str, int]:
 def _select_1(cfg: pd.DataFrame) -> pd.DataFrame:
     cfg = standard_configurations(cfg[cfg["loss_"] != "thin_closs"])
     swept = cfg["loss_"].isin(["cldice", "compound_cldice"]) & cfg["cldice_mean"].notna()
-    identity = ["source", "dataset", "method"]
+    identity = ["source", "dataset", "method", "protocol"]
     best = (cfg[swept].sort_values(["cldice_mean", "gamma"], ascending=[False, True])
             .drop_duplicates(identity).set_index(identity)["gamma"])
     chosen = best.reindex(pd.MultiIndex.from_frame(cfg[identity])).to_numpy()
@@ -272,7 +287,8 @@ def _select_4(cfg: pd.DataFrame) -> pd.DataFrame:
 
 def _select_5(cfg: pd.DataFrame) -> pd.DataFrame:
     cfg = standard_configurations(cfg[cfg["loss_"].isin(["cldice", "compound_cldice"])])
-    losses = cfg.groupby(["source", "dataset", "gamma"], dropna=False)["loss_"].transform(
+    losses = cfg.groupby(["source", "dataset", "gamma", "protocol"],
+                         dropna=False)["loss_"].transform(
         "nunique"
     )
     return cfg[losses == 2].assign(group="")
@@ -331,6 +347,7 @@ class _Prepared:
     cell_index: dict[tuple[Any, ...], pd.Series]
     configs: pd.DataFrame
     case_index: dict[tuple[Any, ...], pd.Series]
+    fold_cases: dict[tuple[Any, ...], pd.DataFrame]
     protocols: dict[tuple[Any, ...], str]
     dataset_rank: dict[str, int]
     source_rank: dict[str, int]
@@ -358,13 +375,21 @@ def _prepare(tidy: pd.DataFrame, datasets: Sequence[str] | None) -> _Prepared:
         _key(k): g.set_index("case")["value"]
         for k, g in per_case.groupby(keys, dropna=False, sort=False)
     } if not per_case.empty else {}
+    with_case = figures[figures["case"] != ""]
+    fold_cases = {
+        _key(k): g[["fold", "case", "value", "decimals"]].reset_index(drop=True)
+        for k, g in with_case.groupby([*keys, "fold", "case"], dropna=False, sort=False).agg(
+            value=("value", "mean"), decimals=("decimals", "max")
+        ).reset_index().groupby(keys, dropna=False, sort=False)
+    } if not with_case.empty else {}
     protocols = {
         _key(k): " | ".join(sorted(set(g) - {""}))
         for k, g in tidy.groupby(list(CONFIG_COLUMNS), dropna=False, sort=False)["protocol"]
     } if not tidy.empty else {}
     return _Prepared(
         tidy=tidy, cells=cells, cell_index=cell_index, configs=configs, case_index=case_index,
-        protocols=protocols, dataset_rank=_rank(DATASET_ORDER, tidy["dataset"]),
+        fold_cases=fold_cases, protocols=protocols,
+        dataset_rank=_rank(DATASET_ORDER, tidy["dataset"]),
         source_rank=_rank((), tidy["source"]), comparisons={},
     )
 
@@ -379,6 +404,7 @@ def build_table(
     confidence: float = 0.95,
     n_resamples: int = 10_000,
     seed: int = 0,
+    cases: CaseSelection = "shared",
 ) -> ResultTable:
     """Build the paper's table ``number`` (1-7) from a tidy results table.
 
@@ -397,20 +423,28 @@ def build_table(
         Wilcoxon p-value below which a figure gets the marker.
     confidence, n_resamples, seed
         Bootstrap options of :func:`topobench.results.paired_comparison`.
+    cases : {"shared", "all"}
+        Rows of one dataset evaluated on different cases: ``"shared"`` computes every figure
+        of that dataset on the cases all its rows have (the table's ``notes`` and caption name
+        what was left out); ``"all"`` keeps each row's own cases, says so, and marks no best
+        figure in the columns concerned.
 
     Returns
     -------
     ResultTable
-        Figures in printed units; the best value per dataset and column is marked ``best``.
+        Figures in printed units; the best value per dataset, metric configuration and column
+        is marked ``best``. Rows with different metric configurations (protocol, threshold)
+        are separate rows, never merged, compared or marked against each other.
 
     Raises
     ------
     InvalidParameterError
-        If ``number`` is not 1-7.
+        If ``number`` is not 1-7, ``cases`` is unknown, or with ``cases="shared"`` the rows of
+        a dataset share no case.
     """
     return build_tables(tidy, (number,), baseline=baseline, datasets=datasets,
                         significance=significance, confidence=confidence,
-                        n_resamples=n_resamples, seed=seed, keep_empty=True)[0]
+                        n_resamples=n_resamples, seed=seed, keep_empty=True, cases=cases)[0]
 
 
 def build_tables(
@@ -424,6 +458,7 @@ def build_tables(
     n_resamples: int = 10_000,
     seed: int = 0,
     keep_empty: bool = False,
+    cases: CaseSelection = "shared",
 ) -> list[ResultTable]:
     """Build several tables at once (options as :func:`build_table`), sharing the aggregation.
 
@@ -433,6 +468,8 @@ def build_tables(
     for number in numbers:
         if number not in TABLE_NUMBERS:
             raise InvalidParameterError(f"expected a table number 1-7, got {number!r}")
+    if cases not in CASE_SELECTIONS:
+        raise InvalidParameterError(f"expected cases 'shared' or 'all', got {cases!r}")
     prepared = _prepare(tidy, datasets)
     if baseline and prepared.case_index and baseline not in set(prepared.configs["method"]):
         methods = ", ".join(sorted(set(prepared.configs["method"])))
@@ -445,7 +482,7 @@ def build_tables(
             table = _build_runtime(prepared)
         else:
             table = _build_results_table(prepared, number, baseline, significance,
-                                         (confidence, n_resamples, seed))
+                                         (confidence, n_resamples, seed), cases)
         if table.rows or keep_empty:
             tables.append(table)
     return tables
@@ -460,31 +497,37 @@ def _warn_mixed_protocols(tidy: pd.DataFrame) -> None:
         if n > 1:
             where = f"{dataset} ({source})" if source else dataset
             warnings.warn(f"{where}: results were computed with {n} different metric "
-                          "configurations; their figures are not comparable", UserWarning,
-                          stacklevel=3)
+                          "configurations; their rows are kept apart and compared only within "
+                          "one configuration", UserWarning, stacklevel=3)
 
 
 def _build_results_table(prepared: _Prepared, number: int, baseline: str | None,
-                         significance: float,
-                         bootstrap: tuple[float, int, int]) -> ResultTable:
+                         significance: float, bootstrap: tuple[float, int, int],
+                         cases: CaseSelection = "shared") -> ResultTable:
     columns = RESULT_COLUMNS
-    selected = _SELECTORS[number](prepared.configs)
+    selected = (_SELECTORS[number](prepared.configs) if not prepared.configs.empty
+                else prepared.configs.assign(group=""))
     selected = _sort(selected, prepared.dataset_rank, prepared.source_rank)
+    frames, notes, incomparable = _case_selection(prepared, selected, columns, cases)
     rows = []
     for _, config in selected.iterrows():
         config_key = _key(config[list(CONFIG_COLUMNS)])
         base = _baseline_config(selected, config, baseline) if baseline else None
         row_cells = []
         for column in columns:
-            cell = prepared.cell_index.get((*config_key, column.metric))
+            key = (*config_key, column.metric)
+            frame = frames.get(key)
+            cell = _case_statistics(frame) if frame is not None else prepared.cell_index.get(key)
             comparison = None
             if base is not None and base != config_key:
-                comparison = _cached_comparison(prepared, config_key, base, column, bootstrap)
+                comparison = _cached_comparison(prepared, config_key, base, column, bootstrap,
+                                                frames, number)
             row_cells.append(_cell(cell, column, comparison))
         details = [(c, _none_if_nan(config[c]))
                    for c in ("loss", "alpha", "critical_mask", "pretrain_epochs",
                              "finetune_epochs", "postprocessing")]
         details.append(("protocol", prepared.protocols.get(config_key, "")))
+        details.append(("note", " ".join(notes.get(config["dataset"], ()))))
         rows.append(
             TableRow(
                 dataset=config["dataset"],
@@ -496,10 +539,19 @@ def _build_results_table(prepared: _Prepared, number: int, baseline: str | None,
                 details=tuple(details),
             )
         )
-    rows = _mark_best(rows, columns)
+    rows = _mark_best(rows, columns, incomparable)
+    configurations = tuple(dict.fromkeys(str(dict(r.details).get("protocol") or "")
+                                         for r in rows))
+    all_notes = tuple(dict.fromkeys(n for d in dict.fromkeys(r.dataset for r in rows)
+                                    for n in notes.get(d, ())))
+    mixed = any(len({dict(r.details).get("protocol") for r in rows if r.dataset == d}) > 1
+                for d in {r.dataset for r in rows})
+    if mixed:
+        all_notes += ("Rows with different metric configurations ([1], [2], ...) are compared "
+                      "only within one configuration.",)
     return ResultTable(
         number=number,
-        caption=_caption(number, rows, baseline, significance),
+        caption=" ".join([_caption(number, rows, baseline, significance), *all_notes]),
         group_label=_GROUP_LABELS[number],
         columns=columns,
         rows=tuple(rows),
@@ -509,19 +561,103 @@ def _build_results_table(prepared: _Prepared, number: int, baseline: str | None,
         repeat_gamma=number not in (2, 3),
         baseline=baseline,
         significance=significance,
+        configurations=configurations if mixed else (),
+        notes=all_notes,
     )
+
+
+def _case_selection(
+    prepared: _Prepared, selected: pd.DataFrame, columns: Sequence[Column],
+    cases: CaseSelection,
+) -> tuple[dict[tuple[Any, ...], pd.DataFrame], dict[str, list[str]], set[tuple[Any, ...]]]:
+    """Per-case figures of the selected rows, on the cases chosen by ``cases``.
+
+    Rows are compared within (dataset, metric configuration). Returns the per-case frames by
+    cell key, the notes per dataset and the (dataset, protocol, metric) groups whose rows
+    cover different cases (``cases="all"``: no best mark there).
+    """
+    frames: dict[tuple[Any, ...], pd.DataFrame] = {}
+    notes: dict[str, list[str]] = {}
+    incomparable: set[tuple[Any, ...]] = set()
+    keyed = [(_key(c[list(CONFIG_COLUMNS)]), c) for _, c in selected.iterrows()]
+    groups: dict[tuple[str, str], list[tuple[tuple[Any, ...], pd.Series]]] = {}
+    for config_key, config in keyed:
+        groups.setdefault((config["dataset"], config["protocol"]), []).append(
+            (config_key, config))
+    for (dataset, protocol), members in groups.items():
+        texts: dict[str, list[str]] = {}
+        for column in columns:
+            have = {k: prepared.fold_cases[(*k, column.metric)] for k, _ in members
+                    if (*k, column.metric) in prepared.fold_cases}
+            for k, frame in have.items():
+                frames[(*k, column.metric)] = frame
+            names = {k: set(frame["case"]) for k, frame in have.items()}
+            if len(names) < 2 or all(n == next(iter(names.values())) for n in names.values()):
+                continue
+            configs = dict(members)
+            shared = set.intersection(*names.values())
+            union = set.union(*names.values())
+            if cases == "all":
+                incomparable.add((dataset, protocol, column.metric))
+                sizes = sorted({len(n) for n in names.values()})
+                texts.setdefault(f"on {sizes[0]} to {sizes[-1]} cases of their own, not the "
+                                 "same ones (no best mark)", []).append(column.label)
+                continue
+            if not shared:
+                methods = ", ".join(sorted({_row_name(configs[k]) for k in names}))
+                raise InvalidParameterError(
+                    f"{dataset}: the rows {methods} share no case for {column.label}; compare "
+                    "each on its own cases with cases='all' (topobench table --cases all)")
+            for k, frame in have.items():
+                frames[(*k, column.metric)] = frame[frame["case"].isin(shared)].reset_index(
+                    drop=True)
+            left_out = sorted(union - shared)
+            shown = ", ".join(left_out[:5]) + (", ..." if len(left_out) > 5 else "")
+            texts.setdefault(f"on the {len(shared)} cases every row has ({len(left_out)} "
+                             f"left out: {shown})", []).append(column.label)
+        for text, labels in texts.items():
+            notes.setdefault(dataset, []).append(
+                f"{dataset}: {', '.join(labels)} {'are' if len(labels) > 1 else 'is'} "
+                f"compared {text}.")
+    return frames, notes, incomparable
+
+
+def _row_name(config: pd.Series) -> str:
+    gamma = _none_if_nan(config["gamma"])
+    name = str(config["method"]) if gamma is None else f"{config['method']}@{gamma:g}"
+    return f"{name} ({config['source']})" if config["source"] else name
+
+
+def _case_statistics(frame: pd.DataFrame) -> pd.Series:
+    """A cell from per-(fold, case) figures, as :func:`aggregate_cells` computes it."""
+    values = frame["value"]
+    fold_means = values.groupby(frame["fold"].fillna(-1.0), sort=False).mean()
+    decimals = frame["decimals"].max()
+    return pd.Series({
+        "mean": fold_means.mean() if len(values) else np.nan,
+        "std": values.std(ddof=1) if len(values) > 1 else np.nan,
+        "fold_std": fold_means.std(ddof=1) if len(fold_means) > 1 else np.nan,
+        "n": float(len(values)),
+        "n_folds": len(fold_means),
+        "decimals": decimals,
+    })
 
 
 def _cached_comparison(prepared: _Prepared, config_key: tuple[Any, ...],
                        base: tuple[Any, ...], column: Column,
-                       bootstrap: tuple[float, int, int]) -> PairedComparison | None:
-    key = (config_key, base, column.metric, bootstrap)
+                       bootstrap: tuple[float, int, int],
+                       frames: dict[tuple[Any, ...], pd.DataFrame] | None = None,
+                       number: int = 0) -> PairedComparison | None:
+    def per_case(key: tuple[Any, ...]) -> pd.Series | None:
+        frame = (frames or {}).get((*key, column.metric))
+        if frame is None:
+            return prepared.case_index.get((*key, column.metric))
+        return frame.groupby("case", sort=False)["value"].mean()
+
+    key = (number, config_key, base, column.metric, bootstrap)
     if key not in prepared.comparisons:
-        prepared.comparisons[key] = _compare(
-            prepared.case_index.get((*config_key, column.metric)),
-            prepared.case_index.get((*base, column.metric)),
-            column.scale, *bootstrap,
-        )
+        prepared.comparisons[key] = _compare(per_case(config_key), per_case(base),
+                                             column.scale, *bootstrap)
     return prepared.comparisons[key]
 
 
@@ -530,6 +666,7 @@ def _sort(cfg: pd.DataFrame, dataset_rank: dict[str, int],
     method_rank = _rank(METHOD_ORDER, sorted(set(cfg["method"]) - set(METHOD_ORDER)))
     keys = pd.DataFrame({
         "d": cfg["dataset"].map(dataset_rank),
+        "pr": cfg["protocol"].map({p: i for i, p in enumerate(dict.fromkeys(cfg["protocol"]))}),
         "s": cfg["source"].map(source_rank),
         "m": cfg["method"].map(method_rank),
         "g": cfg["gamma"].fillna(-1.0),
@@ -548,6 +685,7 @@ def _baseline_config(selected: pd.DataFrame, config: pd.Series,
     """The configuration of ``baseline`` that ``config`` is compared with, if any."""
     same = selected[(selected["dataset"] == config["dataset"])
                     & (selected["source"] == config["source"])
+                    & (selected["protocol"] == config["protocol"])
                     & (selected["method"] == baseline)]
     if same.empty:
         return None
@@ -585,13 +723,21 @@ def _cell(cell: pd.Series | None, column: Column,
     )
 
 
-def _mark_best(rows: list[TableRow], columns: Sequence[Column]) -> list[TableRow]:
-    """Mark the best printed value per dataset and column (ties all marked)."""
+def _mark_best(rows: list[TableRow], columns: Sequence[Column],
+               incomparable: set[tuple[Any, ...]] | None = None) -> list[TableRow]:
+    """Mark the best printed value per dataset, metric configuration and column (ties all
+    marked); none in the ``(dataset, protocol, metric)`` groups of ``incomparable``."""
     out = list(rows)
-    for dataset in dict.fromkeys(r.dataset for r in rows):
-        members = [i for i, r in enumerate(rows) if r.dataset == dataset]
+
+    def protocol(row: TableRow) -> str:
+        return str(dict(row.details).get("protocol") or "")
+
+    for dataset, proto in dict.fromkeys((r.dataset, protocol(r)) for r in rows):
+        members = [i for i, r in enumerate(rows) if r.dataset == dataset and protocol(r) == proto]
         for j, column in enumerate(columns):
             if column.higher_is_better is None:
+                continue
+            if (dataset, proto, column.metric) in (incomparable or set()):
                 continue
             printed = {i: float(rows[i].cells[j].text()) for i in members
                        if rows[i].cells[j].value is not None}
