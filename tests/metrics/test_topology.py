@@ -163,5 +163,44 @@ def test_large_volume_euler_uses_slabs_exactly(monkeypatch):
     rng = np.random.default_rng(5)
     mask = rng.random((23, 9, 10)) < 0.5
     expected = [euler_characteristic(mask, connectivity=c) for c in (6, 26)]
-    monkeypatch.setattr(topology, "_EULER_SLAB_VOXELS", 200)  # force many slabs
-    assert [euler_characteristic(mask, connectivity=c) for c in (6, 26)] == expected
+    for slab in (200, 300, 500, 1000):  # many slabs, of 1, 2, 3 and 7 corner slices
+        monkeypatch.setattr(topology, "_EULER_SLAB_VOXELS", slab)
+        assert [euler_characteristic(mask, connectivity=c) for c in (6, 26)] == expected
+
+
+DEGENERATE = [(1, 1, 7), (1, 7, 1), (7, 1, 1), (1, 1, 1), (1, 6, 5), (6, 1, 5), (6, 5, 1)]
+
+
+@pytest.mark.parametrize("shape", DEGENERATE)
+@pytest.mark.parametrize("connectivity", [6, 26])
+def test_volumes_with_axes_of_length_one_match_gudhi(shape, connectivity, oracle):
+    """cc3d fails on 1x1xN volumes under 26-connectivity; a clipped last tile can be one."""
+    rng = np.random.default_rng(sum(shape) + connectivity)
+    masks = [np.ones(shape, bool), np.zeros(shape, bool)]
+    masks += [rng.random(shape) < p for p in (0.3, 0.5, 0.7) for _ in range(8)]
+    for mask in masks:
+        assert betti_numbers(mask, connectivity=connectivity) == oracle(mask, connectivity)
+    line = np.zeros(shape, bool)
+    line.flat[0] = line.flat[-1] = True
+    expected = (1, 0, 0) if line.size == 1 else (2, 0, 0)
+    assert betti_numbers(line, connectivity=connectivity) == expected
+
+
+def test_issue_example_two_voxels_in_a_row():
+    assert betti_numbers(np.array([[[1, 0, 1]]], bool)) == (2, 0, 0)
+    assert betti_numbers(np.array([[[1, 0, 1]]], bool), connectivity=6) == (2, 0, 0)
+
+
+@pytest.mark.parametrize("connectivity", [6, 26])
+def test_euler_of_thin_and_sheet_volumes_matches_gudhi(connectivity, oracle):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from thin_structures import sheets, tubes
+
+    for mask in (tubes((20, 24, 28), 6, 1, seed=1), sheets((20, 24, 28), 4, 1, seed=2)):
+        expected = oracle(mask, connectivity)
+        assert betti_numbers(mask, connectivity=connectivity) == expected
+        chi = expected[0] - expected[1] + expected[2]
+        assert euler_characteristic(mask, connectivity=connectivity) == chi

@@ -6,13 +6,13 @@ skeleton is computed once per mask and window (:func:`skeleton_stats`).
 
 from __future__ import annotations
 
-import cc3d
 import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
 from topobench.masks import as_mask_pair
 from topobench.metrics._parallel import map_windows
+from topobench.metrics.topology import label_components
 from topobench.metrics.windows import Window, sliding_windows
 
 __all__ = ["dice", "cldice", "ags", "skeleton", "skeleton_stats", "SKELETON_STATS_COLUMNS"]
@@ -53,18 +53,20 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
 
 
 def _restore_vanished_components(mask: np.ndarray, skel: np.ndarray) -> None:
-    """Give every 26-component of ``mask`` without skeleton voxels a skeleton (in place)."""
-    labels, n = cc3d.connected_components(mask, connectivity=26, return_N=True)
+    """Give every 26-component of ``mask`` without skeleton voxels a skeleton (in place).
+
+    Memory: the component labels (one full-volume integer array, cc3d's smallest safe dtype)
+    and, per lost component, its bounding box; ``ndimage.find_objects`` reads the boxes off the
+    labels without a masked copy.
+    """
+    labels, n = label_components(mask, 26)
     kept = np.zeros(n + 1, dtype=bool)
     kept[labels[skel]] = True
     kept[0] = True
     if kept.all():
         return
     lost = np.flatnonzero(~kept)
-    # Bounding boxes of the lost components only: label them again, cropped to their voxels.
-    lost_voxels = np.zeros(n + 1, dtype=bool)
-    lost_voxels[lost] = True
-    boxes = ndimage.find_objects(np.where(lost_voxels[labels], labels, 0), max_label=n)
+    boxes = ndimage.find_objects(labels, max_label=int(lost[-1]))
     for label in lost:
         box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[label - 1])
         comp = labels[box] == label

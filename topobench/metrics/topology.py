@@ -25,10 +25,61 @@ import numpy as np
 
 from topobench.masks import as_mask, dual_connectivity, resolve_connectivity
 
-__all__ = ["betti_numbers", "euler_characteristic", "count_components"]
+__all__ = ["betti_numbers", "euler_characteristic", "count_components", "label_components"]
 
 # Voxels processed per slab by the Euler counter: bounds the temporaries for large volumes.
 _EULER_SLAB_VOXELS = 1 << 24
+
+
+def _flat_view(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
+    """The same pixels with one axis of length 1 dropped from a 3D array, and the connectivity.
+
+    Along an axis of length 1 there are no neighbours, so a (1, H, W) volume under 26 / 6 is the
+    (H, W) image under 8 / 4 (a view, no copy). cc3d fails on volumes with two axes of length 1
+    under 26-connectivity ("maximum length exception"; 6 gives wrong labels there).
+    """
+    if mask.ndim == 3 and 1 in mask.shape:
+        axis = mask.shape.index(1)
+        return mask.reshape(mask.shape[:axis] + mask.shape[axis + 1:]), _FLAT[connectivity]
+    return mask, connectivity
+
+
+_FLAT = {26: 8, 6: 4}
+
+
+def _writable_alias(mask: np.ndarray) -> np.ndarray:
+    """``mask`` itself if writeable; otherwise a writeable-flagged alias of the same memory.
+
+    cc3d declares its input as a writable buffer and refuses read-only arrays ("buffer source
+    array is read-only": ``np.load(..., mmap_mode="r")``, ``setflags(write=False)``), although
+    it only reads it. The alias lets such arrays through without copying them; it must not
+    outlive ``mask`` and is never written to (a read-only memory map would fault).
+    """
+    if mask.flags.writeable or mask.size == 0:
+        return mask
+    import ctypes
+
+    start = mask.__array_interface__["data"][0]
+    lo = sum(min(0, st * (n - 1)) for st, n in zip(mask.strides, mask.shape))
+    hi = sum(max(0, st * (n - 1)) for st, n in zip(mask.strides, mask.shape)) + mask.itemsize
+    raw = (ctypes.c_char * (hi - lo)).from_address(start + lo)
+    flat = np.frombuffer(raw, dtype=np.uint8)
+    return np.lib.stride_tricks.as_strided(
+        flat[-lo:].view(mask.dtype), shape=mask.shape, strides=mask.strides, writeable=True
+    )
+
+
+def label_components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
+    """Labels (uint32, 0 background, same shape) of the True pixels' components, and their count.
+
+    ``mask``: bool, 2D or 3D, any memory order, read-only or memory-mapped (not copied unless
+    cc3d needs a contiguous copy); ``connectivity`` valid for the dimension.
+    """
+    flat, c = _flat_view(mask, connectivity)
+    labels, n = cc3d.connected_components(
+        _writable_alias(flat), connectivity=c, return_N=True, binary_image=True
+    )
+    return labels.reshape(mask.shape), int(n)
 
 
 def count_components(mask: np.ndarray, connectivity: int) -> int:
@@ -38,15 +89,13 @@ def count_components(mask: np.ndarray, connectivity: int) -> int:
     """
     if not mask.any():
         return 0
-    _, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True,
-                                     binary_image=True)
-    return int(n)
+    return label_components(mask, connectivity)[1]
 
 
 def _background_components(mask: np.ndarray, connectivity: int) -> int:
     """Background components (dual connectivity) of ``mask`` embedded in background."""
     padded = np.ones(tuple(s + 2 for s in mask.shape), dtype=bool)
-    padded[tuple(slice(1, -1) for _ in mask.shape)] = ~mask
+    np.logical_not(mask, out=padded[tuple(slice(1, -1) for _ in mask.shape)])
     return count_components(padded, dual_connectivity(connectivity))
 
 
@@ -106,33 +155,66 @@ def _euler_lut(ndim: int, connectivity: int) -> np.ndarray:
     return lut
 
 
+def _plane_codes(padded: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Codes (bits 0..3) of the 2x2 blocks of the last two axes of ``padded`` (bool), in ``out``.
+
+    ``out`` (uint8, shape ``padded.shape`` minus one on each of the last two axes) is filled in
+    place: ``out = 2 * out + pixel`` from the highest bit down, with no temporaries.
+    """
+    h, w = out.shape[-2:]
+    offsets = list(product((0, 1), repeat=2))
+    for dy, dx in reversed(offsets):
+        view = padded[..., dy: dy + h, dx: dx + w].view(np.uint8)
+        if (dy, dx) == offsets[-1]:
+            np.copyto(out, view)
+        else:
+            out <<= 1
+            out |= view
+    return out
+
+
 def _block_codes(padded: np.ndarray) -> np.ndarray:
-    """Configuration code of every 2^ndim block of ``padded`` (bool), as uint8."""
-    ndim = padded.ndim
-    codes = np.zeros(tuple(s - 1 for s in padded.shape), dtype=np.uint8)
-    for k, off in enumerate(product((0, 1), repeat=ndim)):
-        view = padded[tuple(slice(o, o + n) for o, n in zip(off, codes.shape))]
-        codes |= view.astype(np.uint8) << k
+    """Configuration code of every 2^ndim block of ``padded`` (bool), as uint8.
+
+    Bit ``k`` is the pixel at offset ``product((0, 1), repeat=ndim)[k]``. In 3D the 2x2 codes of
+    each slice are built once and shared by the two blocks layers that slice belongs to.
+    """
+    if padded.ndim == 2:
+        return _plane_codes(padded, np.empty((padded.shape[0] - 1, padded.shape[1] - 1), np.uint8))
+    plane = _plane_codes(padded, np.empty((padded.shape[0],) + tuple(
+        s - 1 for s in padded.shape[1:]), np.uint8))
+    codes = plane[1:].copy()
+    codes <<= 4
+    codes |= plane[:-1]
     return codes
+
+
+def _histogram(codes: np.ndarray, length: int) -> np.ndarray:
+    """Histogram of the non-zero codes (code 0, an empty block, has no share of chi)."""
+    flat = codes.reshape(-1)
+    return np.bincount(flat[flat != 0], minlength=length)
 
 
 def _euler_validated(m: np.ndarray, c: int) -> int:
     lut = _euler_lut(m.ndim, c)
     hist = np.zeros(lut.shape[0], dtype=np.int64)
     if m.ndim == 2:
-        hist += np.bincount(_block_codes(np.pad(m, 1)).ravel(), minlength=lut.shape[0])
+        hist += _histogram(_block_codes(np.pad(m, 1)), lut.shape[0])
     else:
         # Slabs along z, each with its one-slice overlap, so temporaries stay small.
         per_slice = (m.shape[1] + 2) * (m.shape[2] + 2)
         step = max(1, _EULER_SLAB_VOXELS // per_slice)
         n_corners = m.shape[0] + 1  # block corners along z in the padded volume
+        slab = np.zeros((min(step, n_corners) + 1, m.shape[1] + 2, m.shape[2] + 2), dtype=bool)
         for z0 in range(0, n_corners, step):
             z1 = min(z0 + step, n_corners)
             # padded slices z0 .. z1 (inclusive) hold the voxels m[z0-1 .. z1-1]
             lo, hi = max(z0 - 1, 0), min(z1, m.shape[0])
-            slab = np.zeros((z1 - z0 + 1, m.shape[1] + 2, m.shape[2] + 2), dtype=bool)
-            slab[lo - (z0 - 1): hi - (z0 - 1), 1:-1, 1:-1] = m[lo:hi]
-            hist += np.bincount(_block_codes(slab).ravel(), minlength=lut.shape[0])
+            part = slab[: z1 - z0 + 1]
+            if z0 == 0 or z1 == n_corners:  # the padding slices; the rest is overwritten
+                part.fill(False)
+            part[lo - (z0 - 1): hi - (z0 - 1), 1:-1, 1:-1] = m[lo:hi]
+            hist += _histogram(_block_codes(part), lut.shape[0])
     total = int(hist @ lut)
     return total >> m.ndim  # exact: the shares add up to a multiple of 2^ndim
 
