@@ -178,6 +178,7 @@ def test_train_cli_help_states_the_catalog() -> None:
         value, names = part.split(" for ")
         stated.update({n: float(value) for n in names.split(", ")})
     assert stated == {n: g for n, g in DEFAULT_GAMMAS.items() if g is not None}
+    assert f"Comma-separated subset: {','.join(catalog.metric_names())}." in _help("evaluate")
     nnunet = _help("nnunet", "train")
     assert f"(default: {gammas['list']})" in nnunet
     assert f"{FINETUNE_FRACTION:.0%} of its epochs" in nnunet

@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from topobench.catalog import metric_names
 from topobench.cli._common import (
     cli_names,
     console,
@@ -76,7 +77,7 @@ def evaluate_command(
     metrics: Annotated[
         str | None,
         typer.Option(
-            "--metrics", "-m", help="Comma-separated subset: dice,cldice,e,e0,e1,e2,e0_gt,ags."
+            "--metrics", "-m", help=f"Comma-separated subset: {','.join(metric_names())}."
         ),
     ] = None,
     threshold: Annotated[
