@@ -122,6 +122,11 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("vi_split", "VI split", "VI$_{split}$", "bits", False),
         MetricInfo("vi_merge", "VI merge", "VI$_{merge}$", "bits", False),
         MetricInfo("are", "ARE", "ARE", "fraction", False, 0.0, 1.0),
+        # Betti matching error (topobench.metrics.betti_matching): mean unmatched pairs.
+        _count("bm", "BM", "BM"),
+        _count("bm0", "BM0", "BM$_0$"),
+        _count("bm1", "BM1", "BM$_1$"),
+        _count("bm2", "BM2", "BM$_2$", dims=(3,)),
     )
 }
 

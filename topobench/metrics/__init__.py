@@ -10,12 +10,19 @@ Pure functions over numpy masks ``(H, W)`` or ``(Z, H, W)``, argument order (pre
 - :func:`hd95`, :func:`assd`, :func:`nsd` (surface distances with voxel spacing)
 - :func:`vi_split`, :func:`vi_merge`, :func:`adapted_rand_error` (partitions of the components)
 - :func:`evaluate_labels` for integer label maps, :func:`label_average`
+- :func:`betti_matching_error` (Stucki et al. 2023, exact for binary masks) ->
+  :class:`BettiMatchingError`
 - :class:`TopologyMetrics`, a ``torchmetrics.Metric`` (needs the torch extra; imported on first
   use, so that importing this package needs no torch)
 """
 
 from typing import Any
 
+from topobench.metrics.betti_matching import (
+    BettiMatchingError,
+    betti_matching_counts,
+    betti_matching_error,
+)
 from topobench.metrics.distance import assd, hd95, nsd, surface_distances
 from topobench.metrics.labels import evaluate_labels, label_average, read_label_names
 from topobench.metrics.overlap import ags, cldice, dice, skeleton, skeleton_stats
@@ -42,11 +49,14 @@ __all__ = [
     "METRIC_NAMES",
     "PROTOCOLS",
     "BettiErrors",
+    "BettiMatchingError",
     "Protocol",
     "adapted_rand_error",
     "assd",
     "ags",
     "betti_errors",
+    "betti_matching_counts",
+    "betti_matching_error",
     "betti_numbers",
     "betti_window_stats",
     "cldice",

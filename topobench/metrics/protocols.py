@@ -14,6 +14,8 @@ from topobench import __version__
 from topobench.catalog import metric_names
 from topobench.errors import InvalidMaskError, InvalidParameterError
 from topobench.masks import as_mask_pair, resolve_connectivity
+from topobench.metrics.betti_matching import _error_from_stats as _bm_from_stats
+from topobench.metrics.betti_matching import betti_matching_window_stats
 from topobench.metrics.distance import (
     Spacing,
     _check_tolerance,
@@ -51,6 +53,7 @@ _DISTANCE_KEYS = ("hd95", "assd", "nsd")
 _PARTITION_KEYS = ("vi_split", "vi_merge", "are")
 
 _BETTI_KEYS = ("e", "e0", "e1", "e2")
+_BM_KEYS = ("bm", "bm0", "bm1", "bm2")
 
 WindowSpec = int | tuple[int, ...] | None
 
@@ -307,4 +310,14 @@ def evaluate_case(
         for key in _PARTITION_KEYS:
             if key in wanted:
                 out[key] = parts[key]
+    if wanted & set(_BM_KEYS):
+        # Betti matching error on the Betti errors' windows (bm2 only for 3D windows)
+        bm_stats = betti_matching_window_stats(
+            p, t, window=proto.betti_window, slices=proto.betti_slices, connectivity=c,
+            workers=workers,
+        )
+        matching = _bm_from_stats(bm_stats).to_dict()
+        for key in _BM_KEYS:
+            if key in wanted and key in matching:
+                out[key] = float(matching[key])
     return {k: out[k] for k in METRIC_NAMES if k in out}
