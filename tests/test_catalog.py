@@ -212,6 +212,26 @@ def test_written_out_nnunet_trainers_use_the_default_weights() -> None:
             seen.add(spec.loss)
     assert seen == set(LOSSES)
 
+    # what a trainer writes to topobench.json (and so to the nnU-Net run record)
+    from types import SimpleNamespace
+
+    from topobench.losses import make_loss
+    from topobench.nnunet.evaluation import run_record
+
+    for name, info in LOSSES.items():
+        spec = trainers.trainer_class(f"nnUNetTrainer{info.class_stem}_ft").spec
+        fake = SimpleNamespace(
+            spec=spec, loss=SimpleNamespace(loss=make_loss(name, gamma=spec.gamma), weights=[1]),
+            plans_manager=SimpleNamespace(dataset_name="D"), configuration_name="2d", fold=0,
+            topology_scales="full", num_epochs=50, num_iterations_per_epoch=250,
+        )
+        config = trainers.nnUNetTrainerTopobench.topobench_config(fake)
+        assert (config["method"], config["alpha"], config["critical_mask"], config["gamma"]) == (
+            info.display, info.alpha, info.critical_mask, info.default_gamma)
+        assert config["finetune_fraction"] == FINETUNE_FRACTION
+        record = run_record(config, {})
+        assert (record["method"], record["critical_mask"]) == (info.display, info.critical_mask)
+
 
 def test_docs_quote_the_catalog() -> None:
     from topobench.nnunet.naming import parse_trainer_name
@@ -245,12 +265,16 @@ def test_docs_quote_the_catalog() -> None:
     for row in rows:
         names = re.findall(r"`(nnUNetTrainer\w+)`", row[0])
         values = [v.strip() for v in row[2].split(",")]
-        for name, value in zip(names, values * len(names) if len(values) == 1 else values,
-                               strict=True):
+        assert len(values) == len(names), row
+        for name, value in zip(names, values, strict=True):
             spec = parse_trainer_name(name)
             assert spec is not None, name
-            expected = {"default": LOSSES[spec.loss].default_gamma, "-": None}.get(value)
-            assert spec.gamma == (float(value) if expected is None and value != "-" else expected)
+            if value == "default":
+                assert spec.gamma == LOSSES[spec.loss].default_gamma is not None, name
+            elif value == "-":
+                assert spec.gamma is None and LOSSES[spec.loss].default_gamma is None, name
+            else:  # an explicit weight: the name carries it, and it is not the default
+                assert spec.gamma == float(value) != LOSSES[spec.loss].default_gamma, name
     for n, name in re.findall(r"(\d+) ->\s+`(_ft\w*)`", nnunet_md):
         epochs = catalog.finetune_epoch_count(int(n))
         assert name == ("_ft" if epochs == catalog.finetune_epoch_count(1000)
