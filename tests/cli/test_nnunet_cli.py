@@ -76,3 +76,36 @@ def test_train_finetune_from_checkpoint(calls: list, tmp_path: Path) -> None:
 def test_train_bad_loss(calls: list) -> None:
     result = runner.invoke(app, ["nnunet", "train", "1", "2d", "0", "--loss", "focal"])
     assert result.exit_code == 2 and "unknown loss" in result.output and not calls
+
+
+def test_train_short_run_and_device_auto(calls: list) -> None:
+    result = runner.invoke(app, ["nnunet", "train", "1", "2d", "0", "--epochs", "2",
+                                 "--iterations", "10"])
+    assert result.exit_code == 0, result.output
+    (_, kwargs), = calls
+    assert kwargs["trainer"] == "nnUNetTrainerCLoss_2epochs_10iters"
+    assert kwargs["device"] == "auto"
+
+
+def test_resolve_device() -> None:
+    pytest.importorskip("torch")
+    import torch
+
+    from topobench.errors import InvalidParameterError
+    from topobench.nnunet.launch import resolve_device
+
+    auto = resolve_device("auto")
+    assert auto in ("cuda", "mps", "cpu") and (auto == "cuda") == torch.cuda.is_available()
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(InvalidParameterError, match="auto, cuda, cpu or mps"):
+        resolve_device("tpu")
+
+
+def test_evaluate_takes_named_folders_and_an_output_folder(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["nnunet", "evaluate", str(tmp_path), str(tmp_path)])
+    assert result.exit_code == 2  # the folders are named options now, never positional
+    result = runner.invoke(app, ["nnunet", "evaluate", "-ref", str(tmp_path)])
+    assert result.exit_code == 2 and "-pred" in result.output
+    result = runner.invoke(app, ["nnunet", "evaluate", "-ref", str(tmp_path), "-pred",
+                                 str(tmp_path)])
+    assert result.exit_code == 2 and "-o OUT" in result.output

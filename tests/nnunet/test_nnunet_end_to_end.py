@@ -166,7 +166,7 @@ def test_pretrain_finetune_predict_evaluate(
     predicted = sorted(p.name for p in (tmp_path / "pred_ft").glob("*.png"))
     assert len(predicted) == 8
 
-    invoke("evaluate", str(tmp_path / "pred_ft"), str(raw / "labelsTr"),
+    invoke("evaluate", "-ref", str(raw / "labelsTr"), "-pred", str(tmp_path / "pred_ft"),
            "--pretrained", str(tmp_path / "pred_pre"), "--out", str(tmp_path / "eval"))
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["n_cases"] == 8
@@ -180,7 +180,8 @@ def test_pretrain_finetune_predict_evaluate(
 
     # The validation folders: references found in nnUNet_preprocessed, a run record written.
     pre_validation = pretrained.parent / "validation"
-    invoke("evaluate", str(fold / "validation"), "--pretrained", str(pre_validation))
+    invoke("evaluate", "-pred", str(fold / "validation"), "--pretrained", str(pre_validation),
+           "-o", str(fold / "validation" / "topobench"))
     rows = read_run(fold / "validation" / "topobench")
     assert set(rows["method"]) == {"nnU-Net", "CLoss"}
     assert set(rows["case"]) == {p.stem for p in (fold / "validation").glob("*.png")}

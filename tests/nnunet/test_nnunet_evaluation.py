@@ -127,14 +127,15 @@ def test_cli(folders: dict[str, Path], tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "cli-out"
     result = runner.invoke(app, [
-        "nnunet", "evaluate", str(folders["ft"]), str(folders["gt"]),
+        "nnunet", "evaluate", "-ref", str(folders["gt"]), "-pred", str(folders["ft"]),
         "--pretrained", str(folders["pre"]), "--out", str(out), "--window", "24",
     ])
     assert result.exit_code == 0, result.output
     assert "postprocessed" in result.output and (out / "summary.json").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["protocol"]["betti_window"] == summary["protocol"]["e0_gt_window"] == 24
-    result = runner.invoke(app, ["nnunet", "evaluate", str(tmp_path / "no"), str(folders["gt"])])
+    result = runner.invoke(app, ["nnunet", "evaluate", "-ref", str(folders["gt"]), "-pred",
+                                 str(tmp_path / "no"), "-o", str(out)])
     assert result.exit_code == 2 and "no such folder" in result.output
 
 
@@ -150,9 +151,12 @@ def test_reference_folder_of_a_validation_folder(
     folders["gt"].rename(gt)
     monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "preprocessed"))
     assert reference_folder(validation) == gt
-    result = CliRunner().invoke(app, ["nnunet", "evaluate", str(validation)])
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(
+        app, ["nnunet", "evaluate", "-pred", str(validation), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
-    assert (validation / "topobench" / "metrics_raw.csv").is_file()
+    assert (out / "metrics_raw.csv").is_file() and not (validation / "topobench").exists()
 
     monkeypatch.delenv("nnUNet_preprocessed")
     with pytest.raises(TopobenchError, match="nnUNet_preprocessed is not set"):

@@ -90,4 +90,17 @@ def test_finetune_epoch_count() -> None:
 def test_to_dict() -> None:
     d = TrainerSpec("closs", 0.1, True).to_dict()
     assert d == {"loss": "closs", "gamma": 0.1, "finetune": True, "epochs": None,
-                 "trainer": "nnUNetTrainerCLoss_g0p1_ft"}
+                 "iterations": None, "trainer": "nnUNetTrainerCLoss_g0p1_ft"}
+
+
+def test_iterations_per_epoch_in_the_name() -> None:
+    spec = TrainerSpec("closs", 0.1, True, 3, 12)
+    assert spec.class_name == "nnUNetTrainerCLoss_g0p1_ft_3epochs_12iters"
+    assert parse_trainer_name(spec.class_name) == spec
+    assert parse_trainer_name("nnUNetTrainerDiceCE_10iters") == TrainerSpec(
+        "dice_ce", None, iterations=10
+    )
+    assert parse_trainer_name("nnUNetTrainerCLoss_10iters_2epochs") is None  # one order
+    assert parse_trainer_name("nnUNetTrainerCLoss_0iters") is None
+    with pytest.raises(InvalidParameterError, match="iterations"):
+        TrainerSpec("closs", 0.2, iterations=0)

@@ -50,6 +50,24 @@ def test_names_served_on_demand() -> None:
         trainers.trainer_class("nnUNetTrainer")
 
 
+def test_epochs_and_iterations_from_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_init(self, plans, configuration, fold, dataset_json, device=None):  # nnU-Net's
+        self.num_epochs, self.num_iterations_per_epoch, self.num_val_iterations_per_epoch = (
+            1000, 250, 50
+        )
+
+    monkeypatch.setattr(trainers.nnUNetTrainer, "__init__", fake_init)
+    short = trainers.trainer_class("nnUNetTrainerCLoss_2epochs_10iters")({}, "2d", 0, {})
+    assert (short.num_epochs, short.num_iterations_per_epoch) == (2, 10)
+    assert short.num_val_iterations_per_epoch == 2  # nnU-Net's 50 per 250
+    one = trainers.trainer_class("nnUNetTrainerDiceCE_1iters")({}, "2d", 0, {})
+    assert (one.num_epochs, one.num_iterations_per_epoch, one.num_val_iterations_per_epoch) == (
+        1000, 1, 1
+    )
+    ft = trainers.trainer_class("nnUNetTrainerCLoss_ft_7iters")({}, "2d", 0, {})
+    assert (ft.num_epochs, ft.num_iterations_per_epoch) == (50, 7)
+
+
 def test_base_class_needs_a_configuration() -> None:
     with pytest.raises(InvalidParameterError, match="no loss configuration"):
         trainers.nnUNetTrainerTopobench({}, "2d", 0, {})

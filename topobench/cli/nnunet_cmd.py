@@ -66,12 +66,22 @@ def train_command(
         typer.Option("--finetune/--no-finetune", help="Fine-tuning trainer."),
     ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Number of epochs.")] = None,
+    iterations: Annotated[
+        int | None,
+        typer.Option(
+            "--iterations", "--iterations-per-epoch",
+            help="Training iterations per epoch (nnU-Net: 250; validation in proportion). "
+            "With --epochs, a short run: --epochs 2 --iterations 10.",
+        ),
+    ] = None,
     trainer: Annotated[
         str | None,
         typer.Option("--trainer", "-tr", help="Any trainer class name (overrides --loss/--gamma)."),
     ] = None,
     plans: Annotated[str, typer.Option("--plans", "-p", help="Plans identifier.")] = "nnUNetPlans",
-    device: Annotated[str, typer.Option("--device", help="cuda, cpu or mps.")] = "cuda",
+    device: Annotated[
+        str, typer.Option("--device", help="auto (CUDA, else MPS, else CPU), cuda, cpu or mps.")
+    ] = "auto",
     continue_training: Annotated[
         bool, typer.Option("--continue", "--c", help="Continue from the latest checkpoint.")
     ] = False,
@@ -92,7 +102,7 @@ def train_command(
     with library_errors():
         name = resolve_trainer_name(
             trainer=trainer, loss=loss, gamma=gamma, pretrained=pretrained, finetune=finetune,
-            epochs=epochs,
+            epochs=epochs, iterations=iterations,
         )
         err_console.print(f"[bold]nnU-Net trainer:[/] {name}", highlight=False)
         train(
@@ -131,10 +141,19 @@ def _means_table(means: dict[str, dict[str, float]]) -> Table:
 
 @nnunet_app.command("evaluate")
 def evaluate_command(
-    pred_dir: Annotated[Path, typer.Argument(help="nnU-Net predictions, e.g. fold_0/validation.")],
     gt_dir: Annotated[
         Path | None,
-        typer.Argument(help="Reference labels (default for fold_K/validation: gt_segmentations)."),
+        typer.Option(
+            "-ref", "--ref",
+            help="Reference labels (default for fold_K/validation: gt_segmentations), as "
+            "nnUNetv2_evaluate_folder's -ref.",
+        ),
+    ] = None,
+    pred_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "-pred", "--pred", help="nnU-Net predictions, e.g. fold_0/validation (required)."
+        ),
     ] = None,
     pretrained: Annotated[
         Path | None,
@@ -144,7 +163,12 @@ def evaluate_command(
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder (default PRED_DIR/topobench).")
+        Path | None,
+        typer.Option(
+            "--out", "-o",
+            help="Output folder for the metrics (required; never the prediction folder by "
+            "default).",
+        ),
     ] = None,
     protocol: Annotated[
         str, typer.Option("--protocol", help="roads|hrf|vessap|cld|default.")
@@ -161,9 +185,19 @@ def evaluate_command(
         typer.Option("--write-postprocessed/--no-write-postprocessed", help="Save masks."),
     ] = True,
 ) -> None:
-    """Topology metrics (and post-processing) for an nnU-Net prediction folder."""
+    """Topology metrics (and post-processing) for an nnU-Net prediction folder.
+
+    Example: topobench nnunet evaluate -ref labelsTs -pred pred_ft -o eval/ --pretrained pred_pre
+    """
     from topobench.nnunet import evaluate_predictions
 
+    if pred_dir is None:
+        raise typer.BadParameter("give the prediction folder: -pred PRED", param_hint="-pred")
+    if out is None:
+        raise typer.BadParameter(
+            "give the output folder: -o OUT (results are not written into the prediction "
+            "folder)", param_hint="--out",
+        )
     overrides: dict[str, object] = {}
     if connectivity is not None:
         overrides["connectivity"] = connectivity

@@ -28,6 +28,7 @@ __all__ = [
     "TrainRequest",
     "finetune_epochs_for_checkpoint",
     "predict",
+    "resolve_device",
     "resolve_trainer_name",
     "serve_trainers",
     "train",
@@ -83,6 +84,7 @@ def resolve_trainer_name(
     pretrained: str | Path | None = None,
     finetune: bool | None = None,
     epochs: int | None = None,
+    iterations: int | None = None,
 ) -> str:
     """The trainer class name for a request (see :mod:`topobench.nnunet.naming`).
 
@@ -92,9 +94,10 @@ def resolve_trainer_name(
     default of 50 when the checkpoint ran nnU-Net's 1000).
     """
     if trainer is not None:
-        if gamma is not None or epochs is not None or finetune is not None:
+        if gamma is not None or epochs is not None or finetune is not None or iterations:
             raise InvalidParameterError(
-                "a trainer name fixes loss, gamma and epochs; got gamma/epochs/finetune too"
+                "a trainer name fixes loss, gamma, epochs and iterations; got "
+                "gamma/epochs/iterations/finetune too"
             )
         return trainer
     finetune = pretrained is not None if finetune is None else finetune
@@ -102,7 +105,9 @@ def resolve_trainer_name(
         epochs = finetune_epochs_for_checkpoint(pretrained)
         if epochs == finetune_epoch_count(1000):
             epochs = None  # the plain "_ft" name says the same
-    return trainer_class_name(loss, gamma, finetune=finetune, epochs=epochs)
+    return trainer_class_name(
+        loss, gamma, finetune=finetune, epochs=epochs, iterations=iterations
+    )
 
 
 _LOOKUP_MODULES = ("nnunetv2.run.run_training", "nnunetv2.inference.predict_from_raw_data")
@@ -170,6 +175,23 @@ def predict(args: Sequence[str]) -> None:
         sys.argv = saved
 
 
+def resolve_device(device: str) -> str:
+    """nnU-Net's device name for ``device``: ``auto`` is CUDA when available, else MPS, else the
+    CPU (as ``topobench train --device auto``); names other than auto, cuda, cpu and mps are
+    refused.
+    """
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if device not in ("cuda", "cpu", "mps"):
+        raise InvalidParameterError(f"device: expected auto, cuda, cpu or mps, got {device!r}")
+    return device
+
+
 def train(
     dataset: str | int,
     configuration: str,
@@ -181,8 +203,9 @@ def train(
     pretrained: str | Path | None = None,
     finetune: bool | None = None,
     epochs: int | None = None,
+    iterations: int | None = None,
     plans: str = "nnUNetPlans",
-    device: str = "cuda",
+    device: str = "auto",
     continue_training: bool = False,
     validation_only: bool = False,
     save_probabilities: bool = False,
@@ -208,9 +231,14 @@ def train(
         Use the ``_ft`` trainer (5% of the epochs); default: whether ``pretrained`` is given.
     epochs : int, optional
         Number of epochs; default nnU-Net's 1000, or 5% of the pretrained checkpoint's epochs.
-    plans, device, continue_training, validation_only, save_probabilities,
+    iterations : int, optional
+        Training iterations per epoch (default nnU-Net's 250; validation iterations in
+        proportion). With ``epochs``, a short run: ``epochs=2, iterations=10``.
+    device : {"auto", "cuda", "cpu", "mps"}
+        ``auto`` (default, as ``topobench train``): CUDA when available, else MPS, else the CPU.
+    plans, continue_training, validation_only, save_probabilities,
     disable_checkpointing, val_best
-        nnU-Net's ``-p``, ``-device``, ``--c``, ``--val``, ``--npz``,
+        nnU-Net's ``-p``, ``--c``, ``--val``, ``--npz``,
         ``--disable_checkpointing`` and ``--val_best``.
 
     Returns
@@ -231,8 +259,7 @@ def train(
             f"nnU-Net v2 is needed for training ({exc}); install it with "
             "pip install \"topobench[nnunet]\""
         ) from exc
-    if device not in ("cuda", "cpu", "mps"):
-        raise InvalidParameterError(f"device: expected cuda, cpu or mps, got {device!r}")
+    device = resolve_device(device)
     if pretrained is not None and not Path(pretrained).is_file():
         raise TopobenchError(f"{pretrained}: no such checkpoint file")
 
@@ -241,7 +268,7 @@ def train(
     else:
         name = resolve_trainer_name(
             trainer=trainer, loss=loss, gamma=gamma, pretrained=pretrained,
-            finetune=finetune, epochs=epochs,
+            finetune=finetune, epochs=epochs, iterations=iterations,
         )
         cls = None
 

@@ -3,7 +3,7 @@
 nnU-Net finds a trainer by its class name alone (``nnUNetv2_train ... -tr NAME``, and the
 ``trainer_name`` stored in every checkpoint), so each loss configuration has a name of its own:
 
-``nnUNetTrainer<Loss>[_g<gamma>][_ft][_<N>epochs]``
+``nnUNetTrainer<Loss>[_g<gamma>][_ft][_<N>epochs][_<M>iters]``
 
 - ``<Loss>``: ``CLoss``, ``CLossDice``, ``ThinCLoss``, ``ClDice``, ``CompoundClDice``, ``DiceCE``
   (the :func:`topobench.losses.make_loss` names ``closs``, ``closs_dice``, ``thin_closs``,
@@ -14,7 +14,10 @@ nnU-Net finds a trainer by its class name alone (``nnUNetv2_train ... -tr NAME``
   (:func:`~topobench.catalog.finetune_epoch_count`), meant to start from a pretrained checkpoint
   (the paper's protocol);
 - ``_<N>epochs``: train for ``N`` epochs instead (as nnU-Net's own ``nnUNetTrainer_250epochs``);
-  with ``_ft``, e.g. 5% of a shorter pretraining (``nnUNetTrainerCLoss_ft_13epochs``).
+  with ``_ft``, e.g. 5% of a shorter pretraining (``nnUNetTrainerCLoss_ft_13epochs``);
+- ``_<M>iters``: ``M`` training iterations per epoch instead of nnU-Net's 250 (validation
+  iterations in nnU-Net's proportion, 50 per 250), for short runs
+  (``nnUNetTrainerCLoss_2epochs_10iters``).
 
 This module needs neither torch nor nnU-Net.
 """
@@ -54,7 +57,8 @@ _STEM_TO_LOSS = {stem: loss for loss, stem in LOSS_CLASS_STEMS.items()}
 # Longest stems first, so that "CLossDice" is not read as "CLoss" + "Dice".
 _NAME_RE = re.compile(
     rf"^{_PREFIX}(?P<stem>{'|'.join(sorted(_STEM_TO_LOSS, key=len, reverse=True))})"
-    r"(?:_g(?P<gamma>\d+(?:p\d+)?))?(?P<ft>_ft)?(?:_(?P<epochs>[1-9]\d*)epochs)?$"
+    r"(?:_g(?P<gamma>\d+(?:p\d+)?))?(?P<ft>_ft)?(?:_(?P<epochs>[1-9]\d*)epochs)?"
+    r"(?:_(?P<iterations>[1-9]\d*)iters)?$"
 )
 
 
@@ -73,12 +77,16 @@ class TrainerSpec:
         epochs unless ``epochs`` is given.
     epochs : int or None
         Number of epochs; None keeps nnU-Net's (or the fine-tuning share of it).
+    iterations : int or None
+        Training iterations per epoch; None keeps nnU-Net's 250. The validation iterations
+        follow in nnU-Net's proportion (50 per 250, at least 1).
     """
 
     loss: str
     gamma: float | None
     finetune: bool = False
     epochs: int | None = None
+    iterations: int | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSS_CLASS_STEMS:
@@ -87,6 +95,14 @@ class TrainerSpec:
             )
         if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
             raise InvalidParameterError(f"epochs: expected a positive integer, got {self.epochs}")
+        if self.iterations is not None and (
+            isinstance(self.iterations, bool)
+            or not isinstance(self.iterations, int)
+            or self.iterations < 1
+        ):
+            raise InvalidParameterError(
+                f"iterations: expected a positive integer, got {self.iterations}"
+            )
         if self.loss == "dice_ce":
             if self.gamma is not None:
                 raise InvalidParameterError(f"loss 'dice_ce' takes no gamma, got {self.gamma}")
@@ -103,7 +119,8 @@ class TrainerSpec:
         if self.gamma is not None and not math.isclose(self.gamma, DEFAULT_GAMMA[self.loss]):
             name += "_g" + _format_gamma(self.gamma)
         name += "_ft" if self.finetune else ""
-        return name + (f"_{self.epochs}epochs" if self.epochs is not None else "")
+        name += f"_{self.epochs}epochs" if self.epochs is not None else ""
+        return name + (f"_{self.iterations}iters" if self.iterations is not None else "")
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form, with the class name."""
@@ -112,6 +129,7 @@ class TrainerSpec:
             "gamma": self.gamma,
             "finetune": self.finetune,
             "epochs": self.epochs,
+            "iterations": self.iterations,
             "trainer": self.class_name,
         }
 
@@ -124,7 +142,12 @@ def _format_gamma(gamma: float) -> str:
 
 
 def trainer_class_name(
-    loss: str, gamma: float | None = None, *, finetune: bool = False, epochs: int | None = None
+    loss: str,
+    gamma: float | None = None,
+    *,
+    finetune: bool = False,
+    epochs: int | None = None,
+    iterations: int | None = None,
 ) -> str:
     """Class name of the trainer for ``loss`` with weight ``gamma`` (None: the default weight).
 
@@ -136,10 +159,12 @@ def trainer_class_name(
     'nnUNetTrainerCLoss_g0p08_ft'
     >>> trainer_class_name("cldice", finetune=True, epochs=13)
     'nnUNetTrainerClDice_ft_13epochs'
+    >>> trainer_class_name("closs", epochs=2, iterations=10)
+    'nnUNetTrainerCLoss_2epochs_10iters'
     """
     if loss in DEFAULT_GAMMA and gamma is None:
         gamma = DEFAULT_GAMMA[loss]
-    return TrainerSpec(loss, gamma, finetune, epochs).class_name
+    return TrainerSpec(loss, gamma, finetune, epochs, iterations).class_name
 
 
 def parse_trainer_name(name: str) -> TrainerSpec | None:
@@ -148,7 +173,7 @@ def parse_trainer_name(name: str) -> TrainerSpec | None:
     Examples
     --------
     >>> parse_trainer_name("nnUNetTrainerCLoss_g0p1_ft")
-    TrainerSpec(loss='closs', gamma=0.1, finetune=True, epochs=None)
+    TrainerSpec(loss='closs', gamma=0.1, finetune=True, epochs=None, iterations=None)
     >>> parse_trainer_name("nnUNetTrainer") is None
     True
     """
@@ -166,6 +191,7 @@ def parse_trainer_name(name: str) -> TrainerSpec | None:
         if gamma > 1.0:
             return None
     epochs = int(match["epochs"]) if match["epochs"] else None
-    spec = TrainerSpec(loss, gamma, match["ft"] is not None, epochs)
+    iterations = int(match["iterations"]) if match["iterations"] else None
+    spec = TrainerSpec(loss, gamma, match["ft"] is not None, epochs, iterations)
     # One spelling per configuration: "_g0p2" for CLoss (the default) or "_g0p10" are not names.
     return spec if spec.class_name == name else None

@@ -17,6 +17,7 @@ Importing this module needs nnU-Net v2 (``pip install "topobench[nnunet]"``).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -103,6 +104,13 @@ class nnUNetTrainerTopobench(nnUNetTrainer):  # noqa: N801 - nnU-Net's naming
             self.num_epochs = self.spec.epochs
         elif self.spec.finetune:
             self.num_epochs = finetune_epoch_count(self.num_epochs)
+        if self.spec.iterations is not None:
+            # nnU-Net's proportion: 50 validation iterations per 250 training iterations.
+            self.num_val_iterations_per_epoch = max(
+                1, math.ceil(self.spec.iterations * self.num_val_iterations_per_epoch
+                             / self.num_iterations_per_epoch)
+            )
+            self.num_iterations_per_epoch = self.spec.iterations
 
     def _check_labels(self) -> None:
         manager = self.label_manager
@@ -153,6 +161,7 @@ class nnUNetTrainerTopobench(nnUNetTrainer):  # noqa: N801 - nnU-Net's naming
             "deep_supervision_weights": list(self.loss.weights) if self.loss is not None else None,
             "topology_scales": self.topology_scales,
             "num_epochs": self.num_epochs,
+            "num_iterations_per_epoch": self.num_iterations_per_epoch,
             "finetune_fraction": FINETUNE_FRACTION if self.spec.finetune else None,
             "versions": {
                 "topobench": __version__,
