@@ -94,18 +94,27 @@ def prepare(pred_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             f"target: expected shape ({batch}, 1, {', '.join(map(str, spatial))}) or without the "
             f"channel axis, got {tuple(target.shape)} for pred_logits {tuple(pred_logits.shape)}"
         )
+    labels_ok = None
     if target.dtype == torch.bool:
         labels = target
     elif target.is_floating_point() or target.dtype in _INTEGER_DTYPES:
         labels = target != 0
         lo, hi = torch.aminmax(target)
-        if lo < 0 or hi > 1 or (target.is_floating_point() and bool((labels != target).any())):
+        labels_ok = (lo >= 0) & (hi <= 1)
+        if target.is_floating_point():
+            labels_ok &= ~(labels != target).any()
+    else:
+        raise InvalidMaskTypeError(f"target: expected integer labels, got dtype {target.dtype}")
+    valid = torch.isfinite(pred_logits).all()
+    if labels_ok is not None:
+        valid &= labels_ok
+    # one boolean read for all value checks: the loss's only synchronisation besides the
+    # critical mask's window check (docs/losses.md, "Losses on the device")
+    if not bool(valid):
+        if labels_ok is not None and not bool(labels_ok):
             bad = (target != 0) & (target != 1)
             values = torch.unique(target[bad])[:5].tolist()
             raise InvalidMaskError(f"target: expected class labels in {{0, 1}}, got also {values}")
-    else:
-        raise InvalidMaskTypeError(f"target: expected integer labels, got dtype {target.dtype}")
-    if not bool(torch.isfinite(pred_logits).all()):
         raise InvalidMaskError("pred_logits: expected finite values, got NaN or infinity")
     return labels.unsqueeze(1)
 
