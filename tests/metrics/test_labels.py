@@ -52,6 +52,39 @@ def test_each_label_equals_its_binary_run_and_merged_the_union(shape, protocol):
     assert no_merged == {k: v for k, v in r.items() if k != "merged"}
 
 
+ALL_METRICS = ["dice", "cldice", "e", "e0", "e1", "e2", "e0_gt", "ags", "hd95", "assd", "nsd",
+               "vi_split", "vi_merge", "are"]
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("shape", [(48, 52), (14, 30, 28)])
+def test_labels_in_parts_of_the_image_equal_their_binary_runs(seed, shape):
+    """Each label confined to a box (as vessel segments are): the per-label evaluation crops
+    to the structures, which must not change a single value; windows turn the crop off."""
+    rng = np.random.default_rng(100 + seed)
+    target = np.zeros(shape, np.uint8)
+    pred = np.zeros(shape, np.uint8)
+    for value in (1, 2, 3):
+        lo = [int(rng.integers(0, n // 2)) for n in shape]
+        box = tuple(slice(a, a + int(rng.integers(3, n // 2 + 1))) for a, n in zip(lo, shape))
+        if value == 3:  # one label touching the image border
+            box = (slice(0, shape[0] // 3),) + box[1:]
+        blob = np.zeros(shape, bool)
+        blob[box] = ndi.gaussian_filter(rng.random(blob[box].shape), 1.0) > 0.5
+        target[blob & (target == 0)] = value
+        noisy = blob ^ (rng.random(shape) < 0.03) & ndi.binary_dilation(blob, iterations=2)
+        pred[noisy & (pred == 0)] = value
+    spacing = tuple(rng.uniform(0.5, 2.0, len(shape)))
+    for over in ({}, {"betti_window": 16, "e0_gt_window": 16}):
+        r = evaluate_labels(pred, target, labels=[1, 2, 3], metrics=ALL_METRICS,
+                            spacing=spacing, **over)
+        for value in (1, 2, 3):
+            assert r[str(value)] == evaluate_case(pred == value, target == value,
+                                                  metrics=ALL_METRICS, spacing=spacing, **over)
+        assert r["merged"] == evaluate_case(pred > 0, target > 0, metrics=ALL_METRICS,
+                                            spacing=spacing, **over)
+
+
 def test_names_from_a_mapping_and_from_dataset_json(tmp_path):
     rng = np.random.default_rng(0)
     pred, target = label_maps(rng, (30, 30), 2)

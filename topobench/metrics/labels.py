@@ -229,21 +229,58 @@ def evaluate_labels(
     specs = resolve_labels(labels, label_names=label_names)
     proto = resolve_protocol(protocol, **overrides)
     per_label = tuple(m for m in proto.metrics if m not in proto.merged_metrics)
+    croppable = _windowless(proto)
+
+    def run(pm: np.ndarray, tm: np.ndarray, run_proto: Protocol) -> dict[str, float]:
+        if croppable:
+            pm, tm = _crop_to_structures(pm, tm)
+        return evaluate_case(pm, tm, protocol=run_proto, workers=workers, spacing=spacing)
+
     out: dict[str, dict[str, float]] = {}
     if per_label:
         label_proto = resolve_protocol(proto, metrics=per_label)
         for spec in specs:
-            out[spec.name] = evaluate_case(
-                p == spec.value, t == spec.value, protocol=label_proto, workers=workers,
-                spacing=spacing,
-            )
+            out[spec.name] = run(p == spec.value, t == spec.value, label_proto)
     if merged:
         values = [s.value for s in specs]
-        out[MERGED] = evaluate_case(
-            np.isin(p, values), np.isin(t, values), protocol=proto, workers=workers,
-            spacing=spacing,
-        )
+        out[MERGED] = run(np.isin(p, values), np.isin(t, values), proto)
     return out
+
+
+#: Background margin kept around the structures when a label's masks are cropped.
+_CROP_MARGIN = 2
+
+
+def _windowless(proto: Protocol) -> bool:
+    """Whether every metric of ``proto`` looks at the whole image (no tiles, no slices)."""
+    return (
+        not proto.betti_slices
+        and proto.betti_window is None
+        and proto.cldice_window is None
+        and proto.ags_window is None
+        and proto.e0_gt_window is None
+    )
+
+
+def _crop_to_structures(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks cut to the bounding box of their union plus a background margin.
+
+    Exact for whole-image metrics (the image is embedded in background anyway: topology,
+    skeletons, overlaps and surface distances do not change), and what makes a label that
+    fills a small part of a volume cheap. Not applied when a mask is empty: the distances of
+    an empty mask use the full image's diagonal.
+    """
+    if not pred.any() or not target.any():
+        return pred, target
+    union = pred | target
+    box = []
+    for axis in range(union.ndim):
+        other = tuple(a for a in range(union.ndim) if a != axis)
+        hit = np.flatnonzero(union.any(axis=other))
+        lo = max(int(hit[0]) - _CROP_MARGIN, 0)
+        hi = min(int(hit[-1]) + 1 + _CROP_MARGIN, union.shape[axis])
+        box.append(slice(lo, hi))
+    return pred[tuple(box)], target[tuple(box)]
 
 
 def label_average(
