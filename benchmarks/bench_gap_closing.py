@@ -25,6 +25,7 @@ Usage::
     python benchmarks/bench_gap_closing.py --out bench-gaps            # main comparison
     python benchmarks/bench_gap_closing.py --out bench-gaps --ablation # + the ablation grid
     python benchmarks/bench_gap_closing.py --smoke                      # seconds, for tests
+    python benchmarks/bench_gap_closing.py --out bench-gaps --ablation --figure gaps.png
 
 Results are written per seed (``<out>/seed<k>.csv``) as they finish and reused when the command
 is run again with the same settings, so an interrupted run resumes. Timing (pretraining and
@@ -179,7 +180,8 @@ def predict(net, images):  # noqa: ANN001
 
     net.eval()
     with torch.no_grad():
-        out = torch.cat([net(torch.from_numpy(images[i : i + 16])) for i in range(0, len(images), 16)])
+        chunks = [torch.from_numpy(images[i : i + 16]) for i in range(0, len(images), 16)]
+        out = torch.cat([net(x) for x in chunks])
     return (out[:, 1] > out[:, 0]).numpy()
 
 
@@ -325,6 +327,37 @@ def report(table: pd.DataFrame, post: str) -> str:
     return "\n".join(lines)
 
 
+def plot(
+    table: pd.DataFrame, path: Path, metrics: tuple[str, ...] = ("e0_gt", "fade_recall", "e")
+) -> None:
+    """Paired differences against the matching Dice & CE (mean and 95% interval) per metric."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = table[table["config"] != table["baseline"]].reset_index(drop=True)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.35 * len(rows) + 1.4),
+                             sharey=True)
+    y = np.arange(len(rows))[::-1]
+    for ax, m in zip(axes, metrics):
+        scale = 100 if m in ("dice", "cldice", "ags", "fade_recall") else 1
+        d = rows[f"{m}_diff"] * scale
+        lo, hi = rows[f"{m}_lo"] * scale, rows[f"{m}_hi"] * scale
+        better = (d < 0) if m in LOWER_IS_BETTER else (d > 0)
+        colours = np.where(rows[f"{m}_p"] < 0.05, np.where(better, "tab:green", "tab:red"), "grey")
+        ax.errorbar(d, y, xerr=[d - lo, hi - d], fmt="none", ecolor="black", lw=1)
+        ax.scatter(d, y, c=colours, zorder=3)
+        ax.axvline(0, color="black", lw=0.8)
+        arrow = "lower is better" if m in LOWER_IS_BETTER else "higher is better"
+        unit = " (points)" if scale == 100 else ""
+        ax.set_title(f"{m}{unit}: vs Dice & CE\n({arrow})", fontsize=9)
+    axes[0].set_yticks(y, rows["config"])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=Path("bench-gaps"))
@@ -332,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="processes (one torch thread each)")
     p.add_argument("--ablation", action="store_true", help="also run the ablation grid")
     p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the pipeline only")
+    p.add_argument("--figure", type=Path, help="also draw the paired differences (PNG)")
     args = p.parse_args(argv)
     setup = Setup()
     if args.smoke:
@@ -370,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         table = compare(frame, configs, post)
         table.to_csv(args.out / f"comparison_{post}.csv", index=False)
         out_lines.append(report(table, post))
+        if args.figure is not None and post == "with":
+            plot(table, args.figure)
     out_lines.append("fine-tuning step (s): " + ", ".join(f"{k} {v:.3f}" for k, v in step.items()))
     if pre:
         out_lines.append(f"pretraining step (s): {np.mean(pre):.3f}")
