@@ -139,6 +139,52 @@ def bench_roads(quick: bool) -> None:
           + ", ".join(f"{k}={v:.3f}" for k, v in r2.items()))
 
 
+_CHILD_VESSAP = """
+import json, resource, sys, time
+import numpy as np
+from topobench.metrics import evaluate_case
+pred = np.load(sys.argv[1]); target = np.load(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+t, c = time.perf_counter(), time.process_time()
+r = evaluate_case(pred, target, protocol="vessap", workers=int(sys.argv[3]))
+sec, cpu = time.perf_counter() - t, time.process_time() - c
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+print(json.dumps({"seconds": sec, "cpu_s": cpu, "before_mib": before, "peak_mib": peak,
+                  "metrics": r}))
+"""
+
+
+def bench_vessap(quick: bool) -> None:
+    """``vessap`` protocol on the VesSAP label (target) and a degraded copy (prediction)."""
+    from topobench.io import read_mask
+
+    path = Path(os.environ.get("TOPOBENCH_SHARED", Path(__file__).resolve().parents[2]
+                               / "shared")) / "data" / "labels-3d" / "vessap_label.nii.gz"
+    if not path.exists():
+        print(f"== vessap: {path} not found, skipped ==")
+        return
+    target = read_mask(path)
+    pred = degrade(target, 300, 300, seed=7)
+    inputs = (pred.nbytes + target.nbytes) / 2**20
+    print(f"== vessap protocol on the VesSAP label {'x'.join(map(str, target.shape))} "
+          f"(child process; inputs {inputs:.0f} MiB) ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        pp, tp = Path(tmp) / "pred.npy", Path(tmp) / "target.npy"
+        np.save(pp, pred)
+        np.save(tp, target)
+        del pred, target
+        for workers in (2, 1):
+            out = subprocess.run([sys.executable, "-c", _CHILD_VESSAP, str(pp), str(tp),
+                                  str(workers)], capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"threads={workers}: {r['seconds']:.1f} s ({r['cpu_s']:.1f} s CPU), peak RSS "
+                  f"{r['peak_mib']:.0f} MiB "
+                  f"({r['peak_mib'] / inputs:.2f}x the inputs; {r['before_mib']:.0f} MiB with "
+                  f"the inputs loaded, so evaluation adds {r['peak_mib'] - r['before_mib']:.0f} "
+                  f"MiB = {(r['peak_mib'] - r['before_mib']) / inputs:.2f}x); "
+                  + ", ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items()))
+
+
 _CHILD = """
 import json, resource, sys, time
 import numpy as np
@@ -182,11 +228,12 @@ def bench_cld(quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
-    parser.add_argument("--only", choices=["betti", "betti3d", "roads", "cld"], default=None)
+    parser.add_argument("--only", choices=["betti", "betti3d", "roads", "vessap", "cld"],
+                        default=None)
     args = parser.parse_args()
     print(f"cpus={os.cpu_count()}")
     benches = (("betti", bench_betti), ("betti3d", bench_betti_speedup), ("roads", bench_roads),
-               ("cld", bench_cld))
+               ("vessap", bench_vessap), ("cld", bench_cld))
     for name, fn in benches:
         if args.only in (None, name):
             fn(args.quick)

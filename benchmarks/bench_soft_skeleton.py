@@ -131,7 +131,7 @@ def main() -> None:
                 print(f"{'':>16} loss |diff| {abs(old['loss'] - new['loss']):.2e}, gradient max "
                       f"|diff| {float(np.abs(a - b).max()):.2e} (max |grad| {scale:.2e}); "
                       f"memory ratio stored/checkpointed {old['peak_gib'] / new['peak_gib']:.2f}x"
-                      f", time ratio {old['seconds'] / new['seconds']:.2f}x")
+                      f", CPU time ratio {old['cpu_s'] / new['cpu_s']:.2f}x")
                 fits[shape] = (old["peak_gib"], new["peak_gib"])
         if len(fits) == 2:
             (s1, (o1, n1)), (s2, (o2, n2)) = fits.items()

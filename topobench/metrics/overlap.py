@@ -12,7 +12,7 @@ from skimage.morphology import skeletonize
 
 from topobench.masks import as_mask_pair
 from topobench.metrics._parallel import map_windows
-from topobench.metrics.topology import label_components
+from topobench.metrics.topology import label_components, slab_components, uses_slabs
 from topobench.metrics.windows import Window, sliding_windows
 
 __all__ = ["dice", "cldice", "ags", "skeleton", "skeleton_stats", "SKELETON_STATS_COLUMNS"]
@@ -46,6 +46,9 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
     """
     if not mask.any():
         return np.zeros(mask.shape, dtype=bool)
+    if mask.ndim == 2 and not mask.flags.writeable:
+        # scikit-image's 2D thinning (Cython) refuses read-only buffers; an image is small
+        mask = mask.copy()
     skel = skeletonize(mask).astype(bool, copy=False)
     if mask.ndim == 3:
         _restore_vanished_components(mask, skel)
@@ -55,10 +58,15 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
 def _restore_vanished_components(mask: np.ndarray, skel: np.ndarray) -> None:
     """Give every 26-component of ``mask`` without skeleton voxels a skeleton (in place).
 
-    Memory: the component labels (one full-volume integer array, cc3d's smallest safe dtype)
-    and, per lost component, its bounding box; ``ndimage.find_objects`` reads the boxes off the
-    labels without a masked copy.
+    Memory: small volumes are labelled whole (one integer array of the volume's size) and
+    ``ndimage.find_objects`` reads the lost components' boxes off the labels without a masked
+    copy; large volumes are labelled in z-slabs joined across their faces
+    (:func:`topobench.metrics.topology.slab_components`), keeping per slab label only whether it
+    holds skeleton voxels, its box and, where it holds none, one of its voxels.
     """
+    if uses_slabs(mask.shape):
+        _restore_by_slabs(mask, skel)
+        return
     labels, n = label_components(mask, 26)
     kept = np.zeros(n + 1, dtype=bool)
     kept[labels[skel]] = True
@@ -69,21 +77,68 @@ def _restore_vanished_components(mask: np.ndarray, skel: np.ndarray) -> None:
     boxes = ndimage.find_objects(labels, max_label=int(lost[-1]))
     for label in lost:
         box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[label - 1])
-        comp = labels[box] == label
-        core = comp.copy()
-        for axis in range(3):  # asymmetric erosion: keep voxels whose +1 neighbour is inside
-            shifted = np.zeros_like(comp)
-            src = [slice(None)] * 3
-            dst = [slice(None)] * 3
-            src[axis], dst[axis] = slice(1, None), slice(None, -1)
-            shifted[tuple(dst)] = core[tuple(src)]
-            core &= shifted
-        thin = skeletonize(core).astype(bool) if core.any() else core
-        if not thin.any():
-            depth = ndimage.distance_transform_edt(np.pad(comp, 1))[1:-1, 1:-1, 1:-1]
-            thin = np.zeros_like(comp)
-            thin[np.unravel_index(np.argmax(np.where(comp, depth, -1)), comp.shape)] = True
-        skel[box] |= thin
+        _restore_one(labels[box] == label, skel, box)
+
+
+def _restore_by_slabs(mask: np.ndarray, skel: np.ndarray) -> None:
+    kept_parts, lo_parts, hi_parts = [], [], []
+    seeds: dict[int, tuple[int, int, int]] = {}  # slab label (global) -> one of its voxels
+
+    def on_slab(z0: int, labels: np.ndarray, n: int, offset: int) -> None:
+        kept = np.zeros(n + 1, dtype=bool)
+        kept[labels[skel[z0: z0 + labels.shape[0]]]] = True
+        boxes = ndimage.find_objects(labels, max_label=n)
+        lo = np.array([[b.start for b in box] for box in boxes], np.int64).reshape(n, 3)
+        hi = np.array([[b.stop for b in box] for box in boxes], np.int64).reshape(n, 3)
+        lo[:, 0] += z0
+        hi[:, 0] += z0
+        for label in np.flatnonzero(~kept[1:]) + 1:
+            box = boxes[label - 1]
+            plane = labels[box[0].start, box[1], box[2]]
+            k = int(np.flatnonzero(plane == label)[0])
+            width = box[2].stop - box[2].start
+            seeds[offset + int(label)] = (z0 + box[0].start, box[1].start + k // width,
+                                          box[2].start + k % width)
+        kept_parts.append(kept[1:])
+        lo_parts.append(lo)
+        hi_parts.append(hi)
+
+    found = slab_components(mask, mask.shape, 26, on_slab=on_slab)
+    if found.n == 0:
+        return
+    comp = found.component[1:]
+    kept = np.zeros(found.n, dtype=bool)
+    kept[comp[np.concatenate(kept_parts)]] = True
+    if kept.all():
+        return
+    lo = np.full((found.n, 3), np.iinfo(np.int64).max)
+    hi = np.zeros((found.n, 3), np.int64)
+    np.minimum.at(lo, comp, np.concatenate(lo_parts))
+    np.maximum.at(hi, comp, np.concatenate(hi_parts))
+    seed_of = {int(comp[label - 1]): voxel for label, voxel in seeds.items()}
+    for g in np.flatnonzero(~kept):
+        box = tuple(slice(max(a - 1, 0), b + 1) for a, b in zip(lo[g], hi[g]))
+        sub, _ = label_components(mask[box], 26)
+        local = tuple(v - b.start for v, b in zip(seed_of[int(g)], box))
+        _restore_one(sub == sub[local], skel, box)
+
+
+def _restore_one(comp: np.ndarray, skel: np.ndarray, box: tuple[slice, ...]) -> None:
+    """Thin one component ``comp`` (bool, the crop ``box`` of the volume) into ``skel[box]``."""
+    core = comp.copy()
+    for axis in range(3):  # asymmetric erosion: keep voxels whose +1 neighbour is inside
+        shifted = np.zeros_like(comp)
+        src = [slice(None)] * 3
+        dst = [slice(None)] * 3
+        src[axis], dst[axis] = slice(1, None), slice(None, -1)
+        shifted[tuple(dst)] = core[tuple(src)]
+        core &= shifted
+    thin = skeletonize(core).astype(bool) if core.any() else core
+    if not thin.any():
+        depth = ndimage.distance_transform_edt(np.pad(comp, 1))[1:-1, 1:-1, 1:-1]
+        thin = np.zeros_like(comp)
+        thin[np.unravel_index(np.argmax(np.where(comp, depth, -1)), comp.shape)] = True
+    skel[box] |= thin
 
 
 def _window_stats(pred: np.ndarray, target: np.ndarray, with_pred_skel: bool) -> np.ndarray:
@@ -94,6 +149,7 @@ def _window_stats(pred: np.ndarray, target: np.ndarray, with_pred_skel: bool) ->
         sx = skeleton(pred)
         out[2] = np.count_nonzero(sx)
         out[3] = np.count_nonzero(sx & target)
+        del sx  # not held while the target is thinned
     if out[1]:
         sy = skeleton(target)
         out[4] = np.count_nonzero(sy)

@@ -17,6 +17,7 @@ from ``top_dimensional_cells`` and from ``vertices``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from itertools import product
 
@@ -79,7 +80,119 @@ def label_components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, i
     labels, n = cc3d.connected_components(
         _writable_alias(flat), connectivity=c, return_N=True, binary_image=True
     )
+    if flat.ndim == 2:
+        # cc3d 4.1's 2D binary path may write labels onto background pixels (its count and the
+        # foreground partition are right); background is 0 by contract here.
+        labels *= flat
     return labels.reshape(mask.shape), int(n)
+
+
+# Volumes above this many voxels are labelled in slabs of about this size along z, joined across
+# the slab faces: no full-volume label array (4 bytes a voxel) is ever allocated.
+_LABEL_SLAB_VOXELS = 1 << 23
+
+# (dy, dx) offsets across a z face: the face neighbours (6) or all nine (26).
+_FACE_OFFSETS = {6: ((0, 0),), 26: tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))}
+
+
+@dataclass
+class SlabComponents:
+    """Components of a volume labelled slab by slab along z, with the slabs' labels joined.
+
+    Attributes
+    ----------
+    n : int
+        Number of components of the whole volume.
+    component : numpy.ndarray of int64, shape (n_provisional + 1,)
+        Component index (0 .. n - 1) of every slab label, slab labels numbered consecutively
+        over the slabs from 1; entry 0 (background) is -1.
+    """
+
+    n: int
+    component: np.ndarray
+
+
+def _face_pairs(a: np.ndarray, b: np.ndarray, connectivity: int) -> np.ndarray:
+    """Distinct label pairs ``(a[y, x], b[y + dy, x + dx])``, both foreground, shape (k, 2)."""
+    h, w = a.shape
+    out = []
+    for dy, dx in _FACE_OFFSETS[connectivity]:
+        sa = a[max(0, -dy): h - max(0, dy), max(0, -dx): w - max(0, dx)]
+        sb = b[max(0, dy): h - max(0, -dy), max(0, dx): w - max(0, -dx)]
+        both = (sa > 0) & (sb > 0)
+        if both.any():
+            out.append(np.stack([sa[both], sb[both]], axis=1))
+    if not out:
+        return np.zeros((0, 2), np.int64)
+    return np.unique(np.concatenate(out), axis=0)
+
+
+def slab_components(
+    mask, shape: tuple[int, int, int], connectivity: int, *, slab_voxels: int | None = None,
+    on_slab=None,
+) -> SlabComponents:
+    """Components of a 3D mask labelled in z-slabs and joined across the slab faces.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool, shape (Z, H, W), or a callable ``mask(z0, z1)`` giving the
+        slab ``[z0, z1)`` as a bool array (so that ``pred & target`` is never built whole).
+    shape : tuple of int
+        Volume shape.
+    connectivity : {6, 26}
+    slab_voxels : int, optional
+        Voxels per slab (default ``_LABEL_SLAB_VOXELS``).
+    on_slab : callable, optional
+        ``on_slab(z0, labels, n_slab, offset)`` for every slab: its first z, its labels
+        (``1 .. n_slab``, 0 background) and the number of slab labels before it (global slab
+        label = label + offset).
+
+    Returns
+    -------
+    SlabComponents
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    get = mask if callable(mask) else (lambda z0, z1: mask[z0:z1])
+    z_total, h, w = shape
+    step = max(1, (slab_voxels or _LABEL_SLAB_VOXELS) // max(1, h * w))
+    offset = 0
+    pairs = []
+    previous = None  # last slice of the previous slab, global labels
+    for z0 in range(0, z_total, step):
+        z1 = min(z0 + step, z_total)
+        slab = get(z0, z1)
+        if slab.any():
+            labels, n = label_components(slab, connectivity)
+        else:
+            labels, n = np.zeros(slab.shape, np.uint8), 0
+        if on_slab is not None:
+            on_slab(z0, labels, n, offset)
+        first = labels[0].astype(np.int64)
+        first[first > 0] += offset
+        if previous is not None:
+            pairs.append(_face_pairs(previous, first, connectivity))
+        last = labels[-1].astype(np.int64)
+        last[last > 0] += offset
+        previous = last
+        offset += n
+        del labels
+    edges = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+    graph = coo_matrix(
+        (np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(offset + 1,) * 2
+    )
+    n_comp, comp = connected_components(graph, directed=False)
+    # node 0 (background) is its own component: renumber the others 0 .. n - 1
+    comp = comp.astype(np.int64)
+    comp[comp > comp[0]] -= 1
+    comp[0] = -1
+    return SlabComponents(n=int(n_comp) - 1, component=comp)
+
+
+def uses_slabs(shape: tuple[int, ...]) -> bool:
+    """Whether components of a mask of ``shape`` are labelled in slabs (large 3D volumes)."""
+    return len(shape) == 3 and int(np.prod(shape)) > 2 * _LABEL_SLAB_VOXELS and 1 not in shape
 
 
 def count_components(mask: np.ndarray, connectivity: int) -> int:
@@ -89,14 +202,28 @@ def count_components(mask: np.ndarray, connectivity: int) -> int:
     """
     if not mask.any():
         return 0
+    if uses_slabs(mask.shape):
+        return slab_components(mask, mask.shape, connectivity).n
     return label_components(mask, connectivity)[1]
 
 
 def _background_components(mask: np.ndarray, connectivity: int) -> int:
     """Background components (dual connectivity) of ``mask`` embedded in background."""
-    padded = np.ones(tuple(s + 2 for s in mask.shape), dtype=bool)
+    shape = tuple(s + 2 for s in mask.shape)
+    dual = dual_connectivity(connectivity)
+    if uses_slabs(shape):
+        # the padded complement is built slab by slab, never whole
+        def padded_slab(z0: int, z1: int) -> np.ndarray:
+            out = np.ones((z1 - z0,) + shape[1:], dtype=bool)
+            lo, hi = max(z0, 1), min(z1, shape[0] - 1)
+            if lo < hi:
+                np.logical_not(mask[lo - 1: hi - 1], out=out[lo - z0: hi - z0, 1:-1, 1:-1])
+            return out
+
+        return slab_components(padded_slab, shape, dual).n
+    padded = np.ones(shape, dtype=bool)
     np.logical_not(mask, out=padded[tuple(slice(1, -1) for _ in mask.shape)])
-    return count_components(padded, dual_connectivity(connectivity))
+    return count_components(padded, dual)
 
 
 @cache

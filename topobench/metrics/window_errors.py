@@ -8,7 +8,12 @@ import numpy as np
 
 from topobench.masks import as_mask_pair, resolve_connectivity
 from topobench.metrics._parallel import map_windows
-from topobench.metrics.topology import _betti_validated, count_components
+from topobench.metrics.topology import (
+    _betti_validated,
+    count_components,
+    slab_components,
+    uses_slabs,
+)
 from topobench.metrics.windows import Window, sliding_windows
 
 __all__ = ["BettiErrors", "betti_errors", "betti_window_stats", "e0_gt", "window_views"]
@@ -164,8 +169,12 @@ def e0_gt_window_stats(
     c = resolve_connectivity(connectivity, p.ndim)
 
     def one(view: tuple) -> tuple[int, int]:
-        target = t[view]
-        return count_components(p[view] & target, c), count_components(target, c)
+        pw, tw = p[view], t[view]
+        if uses_slabs(tw.shape):  # X & Y is built slab by slab, never whole
+            both = slab_components(lambda z0, z1: pw[z0:z1] & tw[z0:z1], tw.shape, c).n
+        else:
+            both = count_components(pw & tw, c)
+        return both, count_components(tw, c)
 
     return np.asarray(map_windows(one, sliding_windows(p.shape, window), workers), dtype=np.int64)
 
