@@ -54,7 +54,7 @@ def dim0_matched(in_u, in_x, in_y):
     u = in_u.ravel()
     hx = in_x.ravel().copy()
     hy = in_y.ravel().copy()
-    parent = np.arange(n, dtype=np.int64)
+    parent = np.arange(n, dtype=np.int32)
     st0 = s1 * s2
     st1 = s2
     # value-0 edges: the components of the union (order irrelevant, nothing is counted)
@@ -176,7 +176,7 @@ def _faces3(cin, s0, s1, s2, x, y, z, t):
 @_jit
 def _top_keys(cube_in, n_top):
     """Key of every top cell and of the outside node (last)."""
-    keys = np.empty(n_top + 1, dtype=np.int64)
+    keys = np.empty(n_top + 1, dtype=np.int32)
     for c in range(n_top):
         keys[c] = (0 if cube_in[c] else 1) * (n_top + 1) + c
     keys[n_top] = 2 * (n_top + 1)
@@ -262,25 +262,39 @@ def _phase_a(cin, labels, keys_a, keys_b, parent, old_a, old_b, ndim):
 
 
 @_jit
-def _phase_a_faces(cin, parent, old_a, old_b, merged):
+def _phase_a_faces(square_val, shape, parent, old_a, old_b, merged):
     """Value-1 faces of a 3D grid in decreasing index order, one by one; flags the merging ones.
 
     The sets are those of :func:`_phase_a`; the flags (which faces join two sets) depend on the
-    order and give the squares that the dimension-1 reduction can skip.
+    order and give the squares that the dimension-1 reduction can skip. ``square_val``: the
+    value of every face (square) id, 2 for absent ones.
     """
-    s0, s1, s2 = cin.shape
-    for x in range(s0 - 1, -1, -1):
-        for y in range(s1 - 1, -1, -1):
-            for z in range(s2 - 1, -1, -1):
-                for t in range(2, -1, -1):
-                    val, a, b = _faces3(cin, s0, s1, s2, x, y, z, t)
-                    if val != 1:
-                        continue
-                    ra = _find(parent, a)
-                    rb = _find(parent, b)
-                    if ra != rb:
-                        merged[((x * s1 + y) * s2 + z) * 3 + t] = 1
-                        _union_keep_old(parent, old_a, old_b, ra, rb)
+    s0, s1, s2 = shape
+    m0, m1, m2 = s0 - 1, s1 - 1, s2 - 1
+    myz = m1 * m2
+    out = m0 * myz
+    for q in range(square_val.shape[0] - 1, -1, -1):
+        if square_val[q] != 1:
+            continue
+        t = q % 3
+        v = q // 3
+        z = v % s2
+        y = (v // s2) % s1
+        x = v // (s2 * s1)
+        if t == 0:
+            a = (x - 1) * myz + y * m2 + z if x >= 1 else out
+            b = x * myz + y * m2 + z if x < m0 else out
+        elif t == 1:
+            a = x * myz + (y - 1) * m2 + z if y >= 1 else out
+            b = x * myz + y * m2 + z if y < m1 else out
+        else:
+            a = x * myz + y * m2 + (z - 1) if z >= 1 else out
+            b = x * myz + y * m2 + z if z < m2 else out
+        ra = _find(parent, a)
+        rb = _find(parent, b)
+        if ra != rb:
+            merged[q] = 1
+            _union_keep_old(parent, old_a, old_b, ra, rb)
 
 
 @_jit
@@ -361,7 +375,6 @@ def _complement_labels(m: np.ndarray) -> np.ndarray:
     pad = np.ones(tuple(s + 2 for s in m.shape), dtype=bool)
     pad[tuple(slice(1, -1) for _ in m.shape)] = m == 0
     labels = cc3d.connected_components(pad, connectivity=8 if m.ndim == 2 else 26)
-    labels = labels.astype(np.int64, copy=False)
     return labels[None] if m.ndim == 2 else labels
 
 
@@ -391,7 +404,7 @@ def top_dim_counts(
     pairs = []
     flags = []
     for m3, m, keys_m in ((x3, x, keys_x), (y3, y, keys_y)):
-        parent = np.arange(n_top + 1, dtype=np.int64)
+        parent = np.arange(n_top + 1, dtype=np.int32)
         old_m = keys_m.copy()
         old_u = keys_u.copy()
         _phase_a(m3, _complement_labels(m), keys_m, keys_u, parent, old_m, old_u, ndim)
@@ -400,12 +413,12 @@ def top_dim_counts(
         pairs.append(_phase_b(m3, parent, old_m, old_u, mk, mk, ndim, 0, merged, record))
         marks.append(mk)
         flags.append(merged)
-    parent = np.arange(n_top + 1, dtype=np.int64)
+    parent = np.arange(n_top + 1, dtype=np.int32)
     old_u = keys_u.copy()
     dummy = keys_u.copy()
     merged = np.zeros(n_ids, dtype=np.uint8)
     if record:
-        _phase_a_faces(u3, parent, old_u, dummy, merged)
+        _phase_a_faces(_square_values(u.astype(bool)), u.shape, parent, old_u, dummy, merged)
     else:
         _phase_a(u3, _complement_labels(u), keys_u, keys_u, parent, old_u, dummy, ndim)
     matched = _phase_b(u3, parent, old_u, dummy, marks[0], marks[1], ndim, 1, merged, record)
@@ -495,76 +508,89 @@ def _heap_pivot(heap, size):
 def _reduce(cols, row_val, s1, s2, n_ids, want):
     """Standard column reduction of the squares ``cols`` (in this order) over Z/2.
 
-    Rows are ordered by ``(row_val[edge], edge id)``. Columns that needed additions keep their
-    reduced form for later additions. Returns ``pivot``: for every position ``i`` with
-    ``want[i]``, the pivot row key of the reduced column (-1 for a zero column); and ``owner``:
-    per edge id the position of the column whose pivot it is (-1 if none).
+    Rows are ordered by ``(row_val[edge], edge id)``. Returns ``pivots``: the pivot row key of
+    every wanted column (``want[i]``), in column order (-1 for a zero column), and ``owner``:
+    per edge id, whether it is the pivot of a column (>= 0: that column, unchanged by the
+    reduction; <= -2: a column kept in reduced form; -1: none).
     """
     n = cols.shape[0]
     owner = np.full(n_ids, -1, dtype=np.int32)
-    pivot = np.full(n, -1, dtype=np.int64)
-    red_off = np.full(n, -1, dtype=np.int64)
-    red_len = np.zeros(n, dtype=np.int32)
+    n_want = 0
+    for i in range(n):
+        n_want += want[i]
+    pivots = np.full(n_want, -1, dtype=np.int64)
+    k_want = 0
+    red_off = np.empty(1024, dtype=np.int64)
+    red_len = np.empty(1024, dtype=np.int64)
+    n_slots = 0
     buf = np.empty(1 << 16, dtype=np.int64)
     buf_n = 0
     heap = np.empty(64, dtype=np.int64)
     for i in range(n):
         e0, e1, e2, e3 = _square_edges(cols[i], s1, s2)
-        k0 = row_val[e0] * n_ids + e0
-        k1 = row_val[e1] * n_ids + e1
-        k2 = row_val[e2] * n_ids + e2
-        k3 = row_val[e3] * n_ids + e3
+        k0 = np.int64(row_val[e0]) * n_ids + e0
+        k1 = np.int64(row_val[e1]) * n_ids + e1
+        k2 = np.int64(row_val[e2]) * n_ids + e2
+        k3 = np.int64(row_val[e3]) * n_ids + e3
         top = max(max(k0, k1), max(k2, k3))
-        if owner[top % n_ids] < 0:  # the boundary is reduced already
+        if owner[top % n_ids] == -1:  # the boundary is reduced already
             owner[top % n_ids] = i
             if want[i]:
-                pivot[i] = top
+                pivots[k_want] = top
+                k_want += 1
             continue
         size = 0
-        heap, size = _heap_push(heap, size, row_val[e0] * n_ids + e0)
-        heap, size = _heap_push(heap, size, row_val[e1] * n_ids + e1)
-        heap, size = _heap_push(heap, size, row_val[e2] * n_ids + e2)
-        heap, size = _heap_push(heap, size, row_val[e3] * n_ids + e3)
-        added = False
+        heap, size = _heap_push(heap, size, k0)
+        heap, size = _heap_push(heap, size, k1)
+        heap, size = _heap_push(heap, size, k2)
+        heap, size = _heap_push(heap, size, k3)
         while True:
             p, heap, size = _heap_pivot(heap, size)
             if p < 0:
                 break
-            e = p % n_ids
-            j = owner[e]
-            if j < 0:
-                owner[e] = i
-                if want[i]:
-                    pivot[i] = p
+            j = owner[p % n_ids]
+            if j == -1:
                 break
-            added = True
-            if red_len[j] > 0:
-                o = red_off[j]
-                for k in range(red_len[j]):
+            if j <= -2:
+                slot = -j - 2
+                o = red_off[slot]
+                for k in range(red_len[slot]):
                     heap, size = _heap_push(heap, size, buf[o + k])
             else:
                 f0, f1, f2, f3 = _square_edges(cols[j], s1, s2)
-                heap, size = _heap_push(heap, size, row_val[f0] * n_ids + f0)
-                heap, size = _heap_push(heap, size, row_val[f1] * n_ids + f1)
-                heap, size = _heap_push(heap, size, row_val[f2] * n_ids + f2)
-                heap, size = _heap_push(heap, size, row_val[f3] * n_ids + f3)
-        if added and p >= 0:
-            # keep the reduced column (drain the heap, cancelling pairs)
-            start = buf_n
-            while size > 0:
-                top, size = _heap_pop(heap, size)
-                if size > 0 and heap[0] == top:
-                    _, size = _heap_pop(heap, size)
-                    continue
-                if buf_n == buf.shape[0]:
-                    bigger = np.empty(2 * buf.shape[0], dtype=np.int64)
-                    bigger[:buf_n] = buf[:buf_n]
-                    buf = bigger
-                buf[buf_n] = top
-                buf_n += 1
-            red_off[i] = start
-            red_len[i] = buf_n - start
-    return pivot, owner
+                heap, size = _heap_push(heap, size, np.int64(row_val[f0]) * n_ids + f0)
+                heap, size = _heap_push(heap, size, np.int64(row_val[f1]) * n_ids + f1)
+                heap, size = _heap_push(heap, size, np.int64(row_val[f2]) * n_ids + f2)
+                heap, size = _heap_push(heap, size, np.int64(row_val[f3]) * n_ids + f3)
+        if want[i]:
+            pivots[k_want] = p
+            k_want += 1
+        if p < 0:
+            continue
+        # keep the reduced column for later additions (drain the heap, cancelling pairs)
+        start = buf_n
+        while size > 0:
+            top, size = _heap_pop(heap, size)
+            if size > 0 and heap[0] == top:
+                _, size = _heap_pop(heap, size)
+                continue
+            if buf_n == buf.shape[0]:
+                bigger = np.empty(2 * buf.shape[0], dtype=np.int64)
+                bigger[:buf_n] = buf[:buf_n]
+                buf = bigger
+            buf[buf_n] = top
+            buf_n += 1
+        if n_slots == red_off.shape[0]:
+            off2 = np.empty(2 * n_slots, dtype=np.int64)
+            len2 = np.empty(2 * n_slots, dtype=np.int64)
+            off2[:n_slots] = red_off[:n_slots]
+            len2[:n_slots] = red_len[:n_slots]
+            red_off, red_len = off2, len2
+        red_off[n_slots] = start
+        red_len[n_slots] = buf_n - start
+        owner[p % n_ids] = -(n_slots + 2)
+        n_slots += 1
+    return pivots, owner
 
 
 def _edge_values(m: np.ndarray) -> np.ndarray:
@@ -590,7 +616,7 @@ def _positive_edges(m, n_ids):
     """Value-0 edges (both ends in ``m``) that close a cycle, edges in index order (uint8)."""
     s0, s1, s2 = m.shape
     n = s0 * s1 * s2
-    parent = np.arange(n, dtype=np.int64)
+    parent = np.arange(n, dtype=np.int32)
     pos = np.zeros(n_ids, dtype=np.uint8)
     for x in range(s0):
         for y in range(s1):
@@ -632,10 +658,10 @@ def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
     pos = _positive_edges(m.astype(np.uint8), n_ids).astype(bool)
     if not pos.any():
         return pos
-    cols = np.flatnonzero((_square_values(m) == 0) & (merged == 0))
+    cols = np.flatnonzero((_square_values(m) == 0) & (merged == 0)).astype(np.int32)
     zero = np.zeros(n_ids, dtype=np.uint8)
     _, owner = _reduce(cols, zero, s1, s2, n_ids, np.zeros(cols.size, dtype=np.uint8))
-    pos &= owner < 0
+    pos &= owner == -1
     return pos
 
 
@@ -661,21 +687,24 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list) -> tuple[int, int,
     u = x | y
     sv = _square_values(u)
     keep = flags[2] == 0
-    cols = np.concatenate([np.flatnonzero((sv == 0) & keep), np.flatnonzero((sv == 1) & keep)])
-    vals = sv[cols]
-    want = (vals == 1).astype(np.uint8)
+    cols0 = np.flatnonzero((sv == 0) & keep).astype(np.int32)
+    n0 = cols0.size
+    cols = np.concatenate([cols0, np.flatnonzero((sv == 1) & keep).astype(np.int32)])
+    del sv, keep, cols0
+    want = np.zeros(cols.size, dtype=np.uint8)
+    want[n0:] = 1  # the comparison's value-1 columns
     piv_u, _ = _reduce(cols, _edge_values(u), s1, s2, n_ids, want)
-    death = np.flatnonzero((vals == 1) & (piv_u >= 0) & (piv_u < n_ids))
-    if death.size == 0:
+    is_death = (piv_u >= 0) & (piv_u < n_ids)  # value-1 square, value-0 pivot edge
+    if not is_death.any():
         return 0, nx, ny
-    want_im = np.zeros(cols.size, dtype=np.uint8)
-    want_im[death] = 1
-    ok = np.ones(death.size, dtype=bool)
+    want[:] = 0
+    death_pos = n0 + np.flatnonzero(is_death)
+    want[death_pos] = 1
+    ok = np.ones(death_pos.size, dtype=bool)
     for m, births in ((x, bx), (y, by)):
-        piv_m, _ = _reduce(cols, _edge_values(m), s1, s2, n_ids, want_im)
-        pm = piv_m[death]
+        pm, _ = _reduce(cols, _edge_values(m), s1, s2, n_ids, want)
         good = (pm >= 0) & (pm < n_ids)
-        hit = np.zeros(death.size, dtype=bool)
+        hit = np.zeros(death_pos.size, dtype=bool)
         hit[good] = births[pm[good]]
         ok &= hit
     return int(ok.sum()), nx, ny

@@ -1,0 +1,176 @@
+"""Betti matching error against Betti-Matching-3D on the same masks, ratios from one run.
+
+    nice python benchmarks/bench_betti_matching.py            # all cases (minutes on 2 cores)
+    nice python benchmarks/bench_betti_matching.py --quick    # small sizes, a smoke run
+    nice python benchmarks/bench_betti_matching.py --cases 2d-4 vessap-6
+
+Every case runs topobench's ``betti_matching_counts`` and the reference
+``compute_matching(1 - pred, 1 - target)`` (the compiled module of the ``topolosses`` wheel:
+``pip install --no-deps topolosses``) on the same pair, asserts identical counts (matched,
+unmatched per side, per dimension) and prints both times and their ratio. Connectivity 4 / 6 is
+the reference's own V-construction; 8 / 26 is the reference on the subdivided masks (what
+topobench computes for them), so both sides work on the ``2n + 1`` grid.
+
+Times are process CPU seconds (the machine is shared; the reference runs parts of dimension 1 on
+several threads, whose CPU time is counted), wall seconds beside them. Each case runs in a child
+process capped at ``--mem-gib`` of address space, so that a reference run that needs more memory
+fails alone (reported as such). topobench's numba kernels are compiled (or loaded from the cache)
+before its timed run.
+
+Cases: 2D 1024x1024 tubes (connectivity 4 and 8), 3D 64x256x256 tubes (6 and 26), and the VesSAP
+label of ../shared/data/labels-3d (600x304x325, connectivity 6) against a degraded copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+VESSAP = HERE.parent.parent / "shared" / "data" / "labels-3d" / "vessap_label.nii.gz"
+
+
+def load_reference():
+    """Betti-Matching-3D's compiled module from the topolosses wheel (None if absent)."""
+    import importlib.machinery
+    import importlib.util
+
+    spec = importlib.util.find_spec("topolosses")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted((root / "losses" / "betti_matching" / "src").glob("betti_matching*.so"))
+    if not found:
+        return None
+    loader = importlib.machinery.ExtensionFileLoader("betti_matching", str(found[0]))
+    mod_spec = importlib.util.spec_from_file_location("betti_matching", found[0], loader=loader)
+    module = importlib.util.module_from_spec(mod_spec)
+    loader.exec_module(module)
+    return module
+
+
+def make_case(name: str, quick: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    from thin_structures import degrade, tubes
+
+    kind, conn = name.split("-")
+    conn = int(conn)
+    if kind == "2d":
+        shape = (256, 256) if quick else (1024, 1024)
+        target = tubes(shape, 30, 2, seed=1)
+        pred = degrade(target, 40, 40, seed=2)
+    elif kind == "3d":
+        shape = (16, 64, 64) if quick else (64, 256, 256)
+        target = tubes(shape, 40, 1, seed=3)
+        pred = degrade(target, 60, 60, seed=4)
+    elif kind == "vessap":
+        import nibabel as nib
+
+        vol = np.asarray(nib.load(VESSAP).dataobj).transpose(2, 1, 0).astype(bool)
+        target = vol[:64, :128, :128] if quick else vol
+        pred = degrade(target, 300, 300, seed=5)
+    else:
+        raise SystemExit(f"unknown case {name!r}")
+    return np.ascontiguousarray(pred), np.ascontiguousarray(target), conn
+
+
+def run_case(name: str, quick: bool, which: str) -> dict:
+    """One side of one case, in this (child) process: counts and times."""
+    pred, target, conn = make_case(name, quick)
+    out: dict = {"case": name, "shape": list(pred.shape), "connectivity": conn}
+    if which == "topobench":
+        from topobench.metrics import betti_matching_counts
+
+        rng = np.random.default_rng(0)  # compile (or load) every kernel before timing
+        for _ in range(3):
+            a, b = (rng.random((8,) * pred.ndim) < 0.5 for _ in range(2))
+            betti_matching_counts(a, b, connectivity=conn)
+        c0, w0 = time.process_time(), time.perf_counter()
+        counts = betti_matching_counts(pred, target, connectivity=conn)
+        out.update(cpu=time.process_time() - c0, wall=time.perf_counter() - w0)
+    else:
+        from topobench.metrics.betti_matching import subdivide
+
+        ref = load_reference()
+        if ref is None:
+            raise SystemExit("Betti-Matching-3D (topolosses) is not installed")
+        x, y = (subdivide(pred), subdivide(target)) if conn in (8, 26) else (pred, target)
+        a = np.ascontiguousarray(1.0 - x.astype(np.float64))
+        b = np.ascontiguousarray(1.0 - y.astype(np.float64))
+        del x, y
+        c0, w0 = time.process_time(), time.perf_counter()
+        r = ref.compute_matching(a, b)
+        out.update(cpu=time.process_time() - c0, wall=time.perf_counter() - w0)
+        counts = np.array([r.num_matched, r.num_unmatched_input1, r.num_unmatched_input2])
+    out["counts"] = np.asarray(counts).astype(int).tolist()
+    out["max_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
+def child(name: str, quick: bool, which: str, mem_gib: float, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", name, which] + (["--quick"] if quick else [])
+    limit = int(mem_gib * 2**30)
+
+    def cap() -> None:
+        os.nice(5)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=cap, env=env,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {timeout:.0f} s"}
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
+        return {"error": f"exit {proc.returncode}: {tail[0][:120]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cases", nargs="*",
+                        default=["2d-4", "2d-8", "3d-6", "3d-26", "vessap-6"])
+    parser.add_argument("--mem-gib", type=float, default=5.0)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--child", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_case(args.child[0], args.quick, args.child[1])))
+        return
+    print(f"{'case':10} {'shape':>16} {'topobench s':>12} {'BM-3D s':>10} {'ratio':>7} "
+          f"{'identical':>9}  topobench GiB / BM-3D GiB")
+    for name in args.cases:
+        if name.startswith("vessap") and not VESSAP.is_file():
+            print(f"{name:10} skipped: {VESSAP} not found")
+            continue
+        ours = child(name, args.quick, "topobench", args.mem_gib, args.timeout)
+        ref = child(name, args.quick, "reference", args.mem_gib, args.timeout)
+        if "error" in ours:
+            print(f"{name:10} topobench failed: {ours['error']}")
+            continue
+        shape = "x".join(map(str, ours["shape"]))
+        if "error" in ref:
+            print(f"{name:10} {shape:>16} {ours['cpu']:12.2f} {'-':>10} {'-':>7} {'-':>9}  "
+                  f"{ours['max_rss_gib']:.2f} / reference failed ({ref['error']})")
+            continue
+        same = ours["counts"] == ref["counts"]
+        print(f"{name:10} {shape:>16} {ours['cpu']:12.2f} {ref['cpu']:10.2f} "
+              f"{ref['cpu'] / max(ours['cpu'], 1e-9):6.1f}x {str(same):>9}  "
+              f"{ours['max_rss_gib']:.2f} / {ref['max_rss_gib']:.2f}"
+              f"   (wall {ours['wall']:.2f} s / {ref['wall']:.2f} s)")
+        if not same:
+            print(f"  MISMATCH topobench {ours['counts']} reference {ref['counts']}")
+
+
+if __name__ == "__main__":
+    main()
