@@ -545,10 +545,12 @@ class _LineLog:
                 os.fsync(f.fileno())
         self._file = open(path, "a", newline="", encoding="utf-8")
 
-    def append(self, values: Sequence[Any]) -> None:
+    def append(self, values: Sequence[Any], *, sync: bool = True) -> None:
+        """Write one line and flush it; ``sync``: also fsync (durable across a power loss)."""
         self._file.write(_csv_line(values))
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if sync:
+            os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()
@@ -1284,7 +1286,7 @@ def _read_inputs(path: Path) -> dict[str, dict[str, str]]:
         return {}
     try:
         rows = _read_cases(path, _INPUT_COLUMNS, repair=True)
-    except ResumeError:
+    except (ResumeError, csv.Error, UnicodeDecodeError):  # lost to a crash: evaluate again
         return {}
     return {row["case"]: row for row in rows}
 
@@ -1477,7 +1479,8 @@ def _run_locked(
                 values = [
                     repr(float(result.metrics[m])) if m in result.metrics else "" for m in metrics
                 ]
-                # The fingerprint first: a row without one is evaluated again on resume.
+                # The fingerprint first: a row without one is evaluated again on resume, so it
+                # needs no fsync of its own (the row's fsync follows; a kill loses neither).
                 input_log.append(
                     [
                         result.case,
@@ -1485,7 +1488,8 @@ def _run_locked(
                         pair.target.name,
                         *result.fingerprints,
                         _spacing_text(result.spacing),
-                    ]
+                    ],
+                    sync=False,
                 )
                 case_log.append([result.case, shape, *values, f"{result.seconds:.3f}"])
             else:
