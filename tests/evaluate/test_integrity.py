@@ -468,12 +468,12 @@ def test_a_full_disk_while_writing_cases_csv_is_a_clean_error(tmp_path, folders,
     real = ev._LineLog.append
     calls = []
 
-    def append(self, values):
+    def append(self, values, **kwargs):
         if self.path.name == "cases.csv":
             calls.append(values)
             if len(calls) == 2:
                 raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
-        real(self, values)
+        real(self, values, **kwargs)
 
     monkeypatch.setattr(ev._LineLog, "append", append)
     result = _evaluate(pred, gt, "-o", tmp_path / "res", "-j", "1")
