@@ -196,7 +196,8 @@ def test_a_second_process_on_the_same_output_is_refused_naming_the_first(tmp_pat
 
 
 @pytest.mark.slow
-def test_lock_is_held_while_a_process_pool_run_writes(tmp_path, folders):
+@pytest.mark.parametrize("backend", [{"workers": 2}, {"workers": 2, "dask": "local"}])
+def test_lock_is_held_while_a_process_pool_or_dask_run_writes(tmp_path, folders, backend):
     pred, gt, _, _ = folders
     out = tmp_path / "res"
     answers = []
@@ -210,7 +211,9 @@ def test_lock_is_held_while_a_process_pool_run_writes(tmp_path, folders):
             )
             answers.append(probe.stderr)
 
-    assert run_evaluation(pred, gt, out, workers=2, on_result=try_lock).ok
+    if "dask" in backend:
+        pytest.importorskip("distributed")
+    assert run_evaluation(pred, gt, out, on_result=try_lock, **backend).ok
     assert "OutputLockedError" in answers[0] and str(os.getpid()) in answers[0]
 
 
