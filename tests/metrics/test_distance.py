@@ -163,3 +163,15 @@ def test_evaluate_case_distances_and_presets():
     mortar = evaluate_case(pred, target, protocol="topomortar")
     assert list(mortar) == ["dice", "cldice", "e", "e0", "e1", "hd95"]
     assert mortar["hd95"] == hd95(pred, target)
+
+
+def test_catalog_entries():
+    from topobench.catalog import METRICS
+
+    for name in ("hd95", "assd"):
+        assert METRICS[name].kind == "distance" and not METRICS[name].higher_is_better
+    assert METRICS["nsd"].kind == "fraction" and METRICS["nsd"].higher_is_better
+    assert METRICS["are"].kind == "fraction" and not METRICS["are"].higher_is_better
+    assert METRICS["are"].high == 1.0 and METRICS["nsd"].percent
+    for name in ("vi_split", "vi_merge"):
+        assert METRICS[name].kind == "bits" and not METRICS[name].higher_is_better

@@ -18,14 +18,33 @@ from typing import Any
 
 import numpy as np
 
-from topobench.errors import InvalidMaskError, InvalidParameterError, require
+from topobench.errors import (
+    InvalidMaskError,
+    InvalidParameterError,
+    MissingDependencyError,
+    require,
+)
 
 require("torch", feature="TopologyMetrics", extra="torch")
-require("torchmetrics", feature="TopologyMetrics", extra="torch")
 
 import torch  # noqa: E402
-from torchmetrics import Metric  # noqa: E402
-from torchmetrics.utilities import dim_zero_cat  # noqa: E402
+
+try:
+    from torchmetrics import Metric
+    from torchmetrics.utilities import dim_zero_cat
+except ImportError as exc:
+    raise MissingDependencyError(
+        "TopologyMetrics needs torchmetrics, which is not installed: pip install "
+        "'topobench[torch]'"
+    ) from exc
+except RuntimeError as exc:  # pragma: no cover - depends on the installation
+    # torchmetrics imports torchvision when it is installed; a torchvision built for another
+    # torch (PyPI's CUDA wheel beside a CPU torch) fails while loading its operators.
+    raise MissingDependencyError(
+        f"torchmetrics could not be imported ({exc}); this happens when the installed "
+        "torchvision does not match torch (e.g. a CUDA torchvision beside a CPU torch): "
+        "install the torchvision built for your torch, or uninstall torchvision"
+    ) from exc
 
 from topobench.metrics.distance import Spacing  # noqa: E402
 from topobench.metrics.labels import (  # noqa: E402
