@@ -178,3 +178,28 @@ def test_workers_do_not_change_results():
     )
     with pytest.raises(InvalidParameterError, match="workers"):
         betti_errors(pred, target, workers=0)
+
+
+def test_2d_skeletons_run_on_the_calling_thread(monkeypatch):
+    """scikit-image's 2D thinning holds the GIL: no threads for 2D skeleton windows."""
+    import threading
+
+    import topobench.metrics.overlap as overlap
+
+    threads = set()
+    real = overlap.skeleton
+
+    def spy(mask):
+        threads.add((mask.ndim, threading.get_ident()))
+        return real(mask)
+
+    monkeypatch.setattr(overlap, "skeleton", spy)
+    image = np.zeros((40, 40), bool)
+    image[5:35, 10:13] = True
+    overlap.skeleton_stats(image, image, window=10, workers=2)
+    assert threads == {(2, threading.get_ident())}
+    threads.clear()
+    volume = np.zeros((8, 8, 8), bool)
+    volume[2:6, 2:6, :] = True
+    rows = overlap.skeleton_stats(volume, volume, window=4, workers=2)
+    assert {ndim for ndim, _ in threads} == {3} and len(rows) == 8

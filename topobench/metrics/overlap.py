@@ -176,7 +176,8 @@ def skeleton_stats(
     with_pred_skeleton : bool
         Skeletonise the prediction too (clDice needs it, AGS does not).
     workers : int, optional
-        Threads over windows (default: all cores).
+        Threads over 3D windows (default: all cores); 2D windows are thinned on the calling
+        thread, as scikit-image's 2D thinning holds the GIL.
 
     Returns
     -------
@@ -185,8 +186,10 @@ def skeleton_stats(
     """
     p, t = as_mask_pair(pred, target)
     windows = sliding_windows(p.shape, window)
+    # scikit-image's 2D thinning holds the GIL: threads over 2D windows gain nothing
     rows = map_windows(
-        lambda w: _window_stats(p[w], t[w], with_pred_skeleton), windows, workers
+        lambda w: _window_stats(p[w], t[w], with_pred_skeleton), windows, workers,
+        gil_free=p.ndim == 3,
     )
     return np.stack(rows)
 
@@ -249,7 +252,7 @@ def cldice(
     window : int or tuple of int, optional
         Compute per tile and average; tiles where both masks are empty are left out.
     workers : int, optional
-        Threads over windows (default: all cores).
+        Threads over 3D windows (default: all cores; see :func:`skeleton_stats`).
 
     Returns
     -------
@@ -273,7 +276,7 @@ def ags(
     window : int or tuple of int, optional
         Per tile, averaged over the tiles whose target skeleton is non-empty.
     workers : int, optional
-        Threads over windows (default: all cores).
+        Threads over 3D windows (default: all cores; see :func:`skeleton_stats`).
 
     Returns
     -------
