@@ -775,8 +775,8 @@ def not_binary_hint(cases: Sequence[str]) -> str:
     return (
         f"{len(cases)} prediction{'s are' if len(cases) != 1 else ' is'} not a binary mask but "
         f"a probability map ({listed}): values other than {{0, 1}} / {{0, 255}}, or floats; "
-        "binarise the predictions with threshold=... (e.g. threshold=0.5; integer maps are "
-        "divided by their dtype's maximum first, 255 for 8-bit, 65535 for 16-bit)"
+        "binarise the predictions with threshold=... (for example threshold=0.5). Integer maps "
+        "are divided by their dtype's maximum first: 255 for 8-bit, 65535 for 16-bit"
     )
 
 
@@ -1349,9 +1349,10 @@ def _run_locked(
         "target_suffix": target_suffix,
     }
 
-    has_results = cases_path.exists() and cases_path.stat().st_size > 0
+    # Results: at least one row (a header alone, or a torn first row, holds nothing to lose).
+    n_rows = max(cases_path.read_bytes().count(b"\n") - 1, 0) if cases_path.exists() else 0
+    has_results = n_rows > 0
     if has_results and not (resume or overwrite):
-        n_rows = max(cases_path.read_bytes().count(b"\n") - 1, 0)
         raise _existing_results(out, summary_path, n_rows)
     previous: dict[str, Any] = {}
     if resume and has_results:
@@ -1447,8 +1448,8 @@ def _run_locked(
             }
         return out_summary
 
-    case_log = _LineLog(cases_path, columns, keep=resume)
-    input_log = _LineLog(inputs_path, _INPUT_COLUMNS, keep=resume)
+    case_log = _LineLog(cases_path, columns, keep=resume and has_results)
+    input_log = _LineLog(inputs_path, _INPUT_COLUMNS, keep=resume and has_results)
     failure_log = _LineLog(out / FAILURES_FILE, _FAILURE_COLUMNS, keep=False)
     failures: list[tuple[str, str]] = []
     not_binary: list[str] = []

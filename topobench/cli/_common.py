@@ -30,8 +30,8 @@ def default_gamma_help() -> str:
 
 #: Library messages name Python parameters; the CLI shows its options instead.
 _CLI_NAMES = (
-    (re.compile(r"\bthreshold=\.\.\. \(e\.g\. threshold=0\.5"), "--threshold T (-t T; e.g. -t 0.5"),
     (re.compile(r"\bthreshold=\.\.\."), "--threshold T (-t T)"),
+    (re.compile(r"\bthreshold=(\d[\d.]*\d|\d)"), r"-t \1"),
     (re.compile(r"\bchannel=\.\.\."), "--channel C"),
     (re.compile(r"\bchannel=(-?\d+)"), r"--channel \1"),
     (re.compile(r"\bresume=True"), "--resume"),
