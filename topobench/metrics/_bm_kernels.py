@@ -262,42 +262,6 @@ def _phase_a(cin, labels, keys_a, keys_b, parent, old_a, old_b, ndim):
 
 
 @_jit
-def _phase_a_faces(square_val, shape, parent, old_a, old_b, merged):
-    """Value-1 faces of a 3D grid in decreasing index order, one by one; flags the merging ones.
-
-    The sets are those of :func:`_phase_a`; the flags (which faces join two sets) depend on the
-    order and give the squares that the dimension-1 reduction can skip. ``square_val``: the
-    value of every face (square) id, 2 for absent ones.
-    """
-    s0, s1, s2 = shape
-    m0, m1, m2 = s0 - 1, s1 - 1, s2 - 1
-    myz = m1 * m2
-    out = m0 * myz
-    for q in range(square_val.shape[0] - 1, -1, -1):
-        if square_val[q] != 1:
-            continue
-        t = q % 3
-        v = q // 3
-        z = v % s2
-        y = (v // s2) % s1
-        x = v // (s2 * s1)
-        if t == 0:
-            a = (x - 1) * myz + y * m2 + z if x >= 1 else out
-            b = x * myz + y * m2 + z if x < m0 else out
-        elif t == 1:
-            a = x * myz + (y - 1) * m2 + z if y >= 1 else out
-            b = x * myz + y * m2 + z if y < m1 else out
-        else:
-            a = x * myz + y * m2 + (z - 1) if z >= 1 else out
-            b = x * myz + y * m2 + z if z < m2 else out
-        ra = _find(parent, a)
-        rb = _find(parent, b)
-        if ra != rb:
-            merged[q] = 1
-            _union_keep_old(parent, old_a, old_b, ra, rb)
-
-
-@_jit
 def _phase_b(cin, parent, old_a, old_b, marks_in, marks_out, ndim, mode, merged, record):
     """Value-0 faces in decreasing index order (the order that decides the pairs).
 
@@ -389,8 +353,9 @@ def top_dim_counts(
     """(matched, finite pairs of x, finite pairs of y) in the top dimension.
 
     ``x, y``: uint8 masks (2D or 3D); ``cube_*``: uint8 flags "all corners inside" of every top
-    cell of x, y and their union, flattened in C order. With ``record`` (3D only) also the merge
-    flags of x, y and the union (uint8 per square id), for the dimension-1 reduction.
+    cell of x, y and their union, flattened in C order. With ``record`` (3D only) also the
+    value-0 faces that merge two sets in the passes of x, y and the union (uint8 per square id):
+    squares whose column reduces to zero, which the dimension-1 reductions skip.
     """
     u = x | y
     ndim = x.ndim
@@ -417,10 +382,7 @@ def top_dim_counts(
     old_u = keys_u.copy()
     dummy = keys_u.copy()
     merged = np.zeros(n_ids, dtype=np.uint8)
-    if record:
-        _phase_a_faces(_square_values(u.astype(bool)), u.shape, parent, old_u, dummy, merged)
-    else:
-        _phase_a(u3, _complement_labels(u), keys_u, keys_u, parent, old_u, dummy, ndim)
+    _phase_a(u3, _complement_labels(u), keys_u, keys_u, parent, old_u, dummy, ndim)
     matched = _phase_b(u3, parent, old_u, dummy, marks[0], marks[1], ndim, 1, merged, record)
     flags.append(merged)
     if record:
@@ -646,6 +608,57 @@ def _positive_edges(m, n_ids):
     return pos
 
 
+def _cleared_by_cubes(u: np.ndarray, sv: np.ndarray) -> np.ndarray:
+    """Squares paired with a cube by an apparent pair of the comparison (bool per square id).
+
+    A cube's largest face ``s`` (by value, then index) whose smallest coface is that cube is a
+    pivot of the cube column as it stands, so the column of ``s`` reduces to zero: the reduction
+    can skip it. This finds the squares of the background's bulk; the rest reduce normally.
+    """
+    s0, s1, s2 = u.shape
+    fv = sv.reshape(s0, s1, s2, 3)
+    cv = ~(_cube_all(u))  # cube value: 1 unless all eight corners are in u
+    m0, m1, m2 = cv.shape
+    inner = (slice(0, m0), slice(0, m1), slice(0, m2))
+    # the six faces of cube (x, y, z), from the largest index to the smallest
+    cand = [
+        (fv[1:, :m1, :m2, 0], (1, 0, 0, 0)),
+        (fv[:m0, 1:, :m2, 1], (0, 1, 0, 1)),
+        (fv[:m0, :m1, 1:, 2], (0, 0, 1, 2)),
+        (fv[:m0, :m1, :m2, 2], (0, 0, 0, 2)),
+        (fv[:m0, :m1, :m2, 1], (0, 0, 0, 1)),
+        (fv[:m0, :m1, :m2, 0], (0, 0, 0, 0)),
+    ]
+    cleared = np.zeros((s0, s1, s2, 3), dtype=bool)
+    chosen = np.zeros(cv.shape, dtype=bool)
+    cvp = np.pad(cv, 1, constant_values=2)  # 2: no cube there
+    for k, (vals, (dx, dy, dz, t)) in enumerate(cand):
+        here = ~chosen & (vals == cv)
+        chosen |= here
+        # the other cube on that face
+        if k < 3:
+            other = cvp[1 + dx:1 + dx + m0, 1 + dy:1 + dy + m1, 1 + dz:1 + dz + m2]
+            minimal = (other == 2) | (other >= cv)
+        else:
+            ox, oy, oz = (-1, 0, 0) if t == 0 else (0, -1, 0) if t == 1 else (0, 0, -1)
+            other = cvp[1 + ox:1 + ox + m0, 1 + oy:1 + oy + m1, 1 + oz:1 + oz + m2]
+            minimal = (other == 2) | (other > cv)
+        ok = here & minimal
+        cleared[dx:dx + m0, dy:dy + m1, dz:dz + m2, t] |= ok
+    del inner
+    return cleared.ravel()
+
+
+def _cube_all(m: np.ndarray) -> np.ndarray:
+    """Per cube of a 3D vertex grid: all eight corners in ``m``."""
+    c = m[:-1, :-1, :-1].copy()
+    for dx in (0, 1):
+        for dy in (0, 1):
+            for dz in (0, 1):
+                c &= m[dx:dx + c.shape[0], dy:dy + c.shape[1], dz:dz + c.shape[2]]
+    return c
+
+
 def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
     """Edges that are births of finite 1-dimensional pairs of ``1 - m`` (bool per edge id).
 
@@ -687,6 +700,8 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list) -> tuple[int, int,
     u = x | y
     sv = _square_values(u)
     keep = flags[2] == 0
+    if min(u.shape) >= 2:
+        keep &= ~_cleared_by_cubes(u, sv)
     cols0 = np.flatnonzero((sv == 0) & keep).astype(np.int32)
     n0 = cols0.size
     cols = np.concatenate([cols0, np.flatnonzero((sv == 1) & keep).astype(np.int32)])
