@@ -149,11 +149,11 @@ def test_unreadable_checkpoint(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("regions", "heads", "ignore", "message"), [
-    (False, 3, None, "expected a binary dataset"),
-    (True, 2, None, "expected a binary dataset"),
+    (False, 1, None, "one or more foreground classes"),
+    (True, 2, None, "region-based"),
     (False, 2, 2, "ignore label"),
 ])
-def test_only_binary_datasets(regions: bool, heads: int, ignore: int | None, message: str) -> None:
+def test_label_checks(regions: bool, heads: int, ignore: int | None, message: str) -> None:
     from types import SimpleNamespace
 
     fake = SimpleNamespace(
@@ -167,3 +167,21 @@ def test_only_binary_datasets(regions: bool, heads: int, ignore: int | None, mes
     fake.label_manager = SimpleNamespace(has_regions=False, num_segmentation_heads=2,
                                          ignore_label=None)
     trainers.nnUNetTrainerCLoss._check_labels(fake)  # binary: accepted
+    fake.label_manager.num_segmentation_heads = 4
+    trainers.nnUNetTrainerCLoss._check_labels(fake)  # several classes: accepted
+
+
+@pytest.mark.parametrize(("heads", "kind"), [(2, "ContextLoss"), (4, "MultiClassLoss")])
+def test_multi_class_datasets_get_the_multi_class_loss(heads: int, kind: str) -> None:
+    from types import SimpleNamespace
+
+    fake = SimpleNamespace(
+        label_manager=SimpleNamespace(has_regions=False, num_segmentation_heads=heads,
+                                      ignore_label=None),
+        dataset_json={}, spec=trainers.nnUNetTrainerCLoss_g0p1.spec,
+        enable_deep_supervision=False, topology_scales="full",
+    )
+    fake._check_labels = lambda: trainers.nnUNetTrainerCLoss._check_labels(fake)
+    wrapper = trainers.nnUNetTrainerCLoss._build_loss(fake)
+    assert type(wrapper.loss).__name__ == kind and wrapper.loss.gamma == 0.1
+    assert wrapper.loss.alpha == wrapper.pixel_loss.alpha == 0.5

@@ -2,7 +2,8 @@
 
 ``DiceCELoss`` (L_pixel), ``ClDiceLoss`` (Shit et al. 2021), ``CompoundClDiceLoss`` and
 ``ContextLoss`` (CLoss, Schacht et al. 2025; also CLoss (Dice) and Thin CLoss), their functional
-cores in :mod:`topobench.losses.functional`, the soft skeleton, and ``make_loss``.
+cores in :mod:`topobench.losses.functional`, the soft skeleton, and ``make_loss``;
+``MultiClassLoss`` for ``C > 2`` classes (the topology term per foreground class).
 Every loss is called as ``loss(pred_logits, target)``.
 """
 
@@ -26,6 +27,7 @@ from topobench.losses.modules import (  # noqa: E402
     DiceCELoss,
     make_loss,
 )
+from topobench.losses.multiclass import MultiClassLoss  # noqa: E402
 from topobench.losses.skeleton import soft_skeleton  # noqa: E402
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "CompoundClDiceLoss",
     "ContextLoss",
     "DiceCELoss",
+    "MultiClassLoss",
     "cldice_loss",
     "compound_cldice_loss",
     "context_loss",

@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from topobench import __version__
 from topobench.catalog import LOSSES
 from topobench.errors import InvalidParameterError
-from topobench.losses import make_loss
+from topobench.losses import MultiClassLoss, make_loss
 from topobench.nnunet.deep_supervision import (
     DeepSupervisionTopologyLoss,
     TopologyScales,
@@ -114,10 +114,11 @@ class nnUNetTrainerTopobench(nnUNetTrainer):  # noqa: N801 - nnU-Net's naming
 
     def _check_labels(self) -> None:
         manager = self.label_manager
-        if manager.has_regions or manager.num_segmentation_heads != 2:
+        if manager.has_regions or manager.num_segmentation_heads < 2:
             raise InvalidParameterError(
-                f"{type(self).__name__}: expected a binary dataset (labels background and one "
-                f"foreground class), got labels {self.dataset_json.get('labels')}"
+                f"{type(self).__name__}: expected a dataset of background and one or more "
+                "foreground classes (region-based labels are not supported), got labels "
+                f"{self.dataset_json.get('labels')}"
             )
         if manager.ignore_label is not None:
             raise InvalidParameterError(
@@ -128,9 +129,14 @@ class nnUNetTrainerTopobench(nnUNetTrainer):  # noqa: N801 - nnU-Net's naming
     def _build_loss(self) -> DeepSupervisionTopologyLoss:
         self._check_labels()
         spec = self.spec
-        loss = make_loss(spec.loss, gamma=spec.gamma)
-        # The pixel part: Dice & CE with the loss's alpha; clDice's pixel part is Dice alone.
-        pixel_loss = make_loss("dice_ce", alpha=float(getattr(loss, "alpha", 0.0)))
+        if self.label_manager.num_segmentation_heads > 2:
+            # Several classes: nnU-Net's multi-class Dice & CE, the topology term per class.
+            loss: torch.nn.Module = MultiClassLoss(spec.loss, gamma=spec.gamma)
+            pixel_loss: torch.nn.Module = MultiClassLoss("dice_ce", alpha=loss.alpha)
+        else:
+            loss = make_loss(spec.loss, gamma=spec.gamma)
+            # The pixel part: Dice & CE with the loss's alpha; clDice's pixel part is Dice alone.
+            pixel_loss = make_loss("dice_ce", alpha=float(getattr(loss, "alpha", 0.0)))
         if self.enable_deep_supervision:
             compiled = bool(getattr(self, "_do_i_compile", lambda: False)())
             weights = deep_supervision_weights(
