@@ -946,7 +946,8 @@ class _OutputLock:
                 ):
                     raise self._refuse(holder)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, (json.dumps(record) + "\n").encode("utf-8"))
             os.fsync(fd)
         except BaseException:
             os.close(fd)
