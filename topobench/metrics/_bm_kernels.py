@@ -467,92 +467,180 @@ def _heap_pivot(heap, size):
 
 
 @_jit
-def _reduce(cols, row_val, s1, s2, n_ids, want):
-    """Standard column reduction of the squares ``cols`` (in this order) over Z/2.
+def _add_column(heap, size, q, row_val, s1, s2, n_ids):
+    f0, f1, f2, f3 = _square_edges(q, s1, s2)
+    heap, size = _heap_push(heap, size, np.int64(row_val[f0]) * n_ids + f0)
+    heap, size = _heap_push(heap, size, np.int64(row_val[f1]) * n_ids + f1)
+    heap, size = _heap_push(heap, size, np.int64(row_val[f2]) * n_ids + f2)
+    heap, size = _heap_push(heap, size, np.int64(row_val[f3]) * n_ids + f3)
+    return heap, size
 
-    Rows are ordered by ``(row_val[edge], edge id)``. Returns ``pivots``: the pivot row key of
-    every wanted column (``want[i]``), in column order (-1 for a zero column), and ``owner``:
-    per edge id, whether it is the pivot of a column (>= 0: that column, unchanged by the
-    reduction; <= -2: a column kept in reduced form; -1: none).
+
+@_jit
+def _reduce(col_val, row_val, shape, want, stop_after):
+    """Standard column reduction over Z/2 of the squares of a 3D grid.
+
+    Columns: the squares with ``col_val`` 0, then those with ``col_val`` 1, each group in id
+    order (other values: not a column). Rows: edges ordered by ``(row_val[edge], edge id)``.
+    Returns ``(squares, pivots, owner)``: the wanted columns (``want``) whose pivot is a row of
+    value 0, in column order, with that pivot edge; and per edge id whether it is the pivot of a
+    column (>= 0: that square, whose boundary needed no reduction; <= -2: a kept reduced column;
+    -1: none). The reduction stops after the last wanted column, or once ``stop_after`` (> 0)
+    wanted columns have a value-0 pivot.
     """
-    n = cols.shape[0]
+    s0, s1, s2 = shape
+    n_ids = s0 * s1 * s2 * 3
     owner = np.full(n_ids, -1, dtype=np.int32)
     n_want = 0
-    for i in range(n):
-        n_want += want[i]
-    pivots = np.full(n_want, -1, dtype=np.int64)
+    for q in range(n_ids):
+        if want[q] and col_val[q] < 2:
+            n_want += 1
+    rec_q = np.empty(64, dtype=np.int64)
+    rec_p = np.empty(64, dtype=np.int64)
     k_want = 0
+    found = 0
     red_off = np.empty(1024, dtype=np.int64)
     red_len = np.empty(1024, dtype=np.int64)
     n_slots = 0
     buf = np.empty(1 << 16, dtype=np.int64)
     buf_n = 0
     heap = np.empty(64, dtype=np.int64)
-    for i in range(n):
-        e0, e1, e2, e3 = _square_edges(cols[i], s1, s2)
-        k0 = np.int64(row_val[e0]) * n_ids + e0
-        k1 = np.int64(row_val[e1]) * n_ids + e1
-        k2 = np.int64(row_val[e2]) * n_ids + e2
-        k3 = np.int64(row_val[e3]) * n_ids + e3
-        top = max(max(k0, k1), max(k2, k3))
-        if owner[top % n_ids] == -1:  # the boundary is reduced already
-            owner[top % n_ids] = i
-            if want[i]:
-                pivots[k_want] = top
-                k_want += 1
-            continue
-        size = 0
-        heap, size = _heap_push(heap, size, k0)
-        heap, size = _heap_push(heap, size, k1)
-        heap, size = _heap_push(heap, size, k2)
-        heap, size = _heap_push(heap, size, k3)
-        while True:
-            p, heap, size = _heap_pivot(heap, size)
-            if p < 0:
-                break
-            j = owner[p % n_ids]
-            if j == -1:
-                break
-            if j <= -2:
-                slot = -j - 2
-                o = red_off[slot]
-                for k in range(red_len[slot]):
-                    heap, size = _heap_push(heap, size, buf[o + k])
-            else:
-                f0, f1, f2, f3 = _square_edges(cols[j], s1, s2)
-                heap, size = _heap_push(heap, size, np.int64(row_val[f0]) * n_ids + f0)
-                heap, size = _heap_push(heap, size, np.int64(row_val[f1]) * n_ids + f1)
-                heap, size = _heap_push(heap, size, np.int64(row_val[f2]) * n_ids + f2)
-                heap, size = _heap_push(heap, size, np.int64(row_val[f3]) * n_ids + f3)
-        if want[i]:
-            pivots[k_want] = p
-            k_want += 1
-        if p < 0:
-            continue
-        # keep the reduced column for later additions (drain the heap, cancelling pairs)
-        start = buf_n
-        while size > 0:
-            top, size = _heap_pop(heap, size)
-            if size > 0 and heap[0] == top:
-                _, size = _heap_pop(heap, size)
-                continue
-            if buf_n == buf.shape[0]:
-                bigger = np.empty(2 * buf.shape[0], dtype=np.int64)
-                bigger[:buf_n] = buf[:buf_n]
-                buf = bigger
-            buf[buf_n] = top
-            buf_n += 1
-        if n_slots == red_off.shape[0]:
-            off2 = np.empty(2 * n_slots, dtype=np.int64)
-            len2 = np.empty(2 * n_slots, dtype=np.int64)
-            off2[:n_slots] = red_off[:n_slots]
-            len2[:n_slots] = red_len[:n_slots]
-            red_off, red_len = off2, len2
-        red_off[n_slots] = start
-        red_len[n_slots] = buf_n - start
-        owner[p % n_ids] = -(n_slots + 2)
-        n_slots += 1
-    return pivots, owner
+    sxy = s1 * s2
+    for phase in range(2):
+        for x in range(s0):
+            for y in range(s1):
+                for z in range(s2):
+                    v = (x * s1 + y) * s2 + z
+                    for t in range(3):
+                        q = v * 3 + t
+                        if col_val[q] != phase:
+                            continue
+                        if t == 0:  # spans y, z
+                            e0, e1, e2, e3 = 3 * v + 1, 3 * v + 2, 3 * (v + s2) + 2, 3 * (v + 1) + 1
+                        elif t == 1:  # spans x, z
+                            e0, e1, e2, e3 = 3 * v, 3 * v + 2, 3 * (v + sxy) + 2, 3 * (v + 1)
+                        else:  # spans x, y
+                            e0, e1, e2, e3 = 3 * v, 3 * v + 1, 3 * (v + sxy) + 1, 3 * (v + s2)
+                        k0 = np.int64(row_val[e0]) * n_ids + e0
+                        k1 = np.int64(row_val[e1]) * n_ids + e1
+                        k2 = np.int64(row_val[e2]) * n_ids + e2
+                        k3 = np.int64(row_val[e3]) * n_ids + e3
+                        top = max(max(k0, k1), max(k2, k3))
+                        if owner[top % n_ids] == -1:  # the boundary is reduced already
+                            owner[top % n_ids] = q
+                            if want[q]:
+                                k_want += 1
+                                if top < n_ids:
+                                    rec_q, rec_p = _record(rec_q, rec_p, found, q, top)
+                                    found += 1
+                                if found == stop_after or k_want == n_want:
+                                    return rec_q[:found], rec_p[:found], owner
+                            continue
+                        size = 0
+                        heap, size = _heap_push(heap, size, k0)
+                        heap, size = _heap_push(heap, size, k1)
+                        heap, size = _heap_push(heap, size, k2)
+                        heap, size = _heap_push(heap, size, k3)
+                        while True:
+                            p, heap, size = _heap_pivot(heap, size)
+                            if p < 0:
+                                break
+                            j = owner[p % n_ids]
+                            if j == -1:
+                                break
+                            if j <= -2:
+                                slot = -j - 2
+                                o = red_off[slot]
+                                for k in range(red_len[slot]):
+                                    heap, size = _heap_push(heap, size, buf[o + k])
+                            else:
+                                heap, size = _add_column(heap, size, j, row_val, s1, s2, n_ids)
+                        if want[q]:
+                            k_want += 1
+                            if 0 <= p < n_ids:
+                                rec_q, rec_p = _record(rec_q, rec_p, found, q, p)
+                                found += 1
+                            if found == stop_after or k_want == n_want:
+                                return rec_q[:found], rec_p[:found], owner
+                        if p < 0:
+                            continue
+                        # keep the reduced column for later additions (cancelling pairs)
+                        start = buf_n
+                        while size > 0:
+                            top, size = _heap_pop(heap, size)
+                            if size > 0 and heap[0] == top:
+                                _, size = _heap_pop(heap, size)
+                                continue
+                            if buf_n == buf.shape[0]:
+                                bigger = np.empty(2 * buf.shape[0], dtype=np.int64)
+                                bigger[:buf_n] = buf[:buf_n]
+                                buf = bigger
+                            buf[buf_n] = top
+                            buf_n += 1
+                        if n_slots == red_off.shape[0]:
+                            off2 = np.empty(2 * n_slots, dtype=np.int64)
+                            len2 = np.empty(2 * n_slots, dtype=np.int64)
+                            off2[:n_slots] = red_off[:n_slots]
+                            len2[:n_slots] = red_len[:n_slots]
+                            red_off, red_len = off2, len2
+                        red_off[n_slots] = start
+                        red_len[n_slots] = buf_n - start
+                        owner[p % n_ids] = -(n_slots + 2)
+                        n_slots += 1
+    return rec_q[:found], rec_p[:found], owner
+
+
+@_jit
+def _record(rec_q, rec_p, n, q, p):
+    if n == rec_q.shape[0]:
+        q2 = np.empty(2 * n, dtype=np.int64)
+        p2 = np.empty(2 * n, dtype=np.int64)
+        q2[:n] = rec_q[:n]
+        p2[:n] = rec_p[:n]
+        rec_q, rec_p = q2, p2
+    rec_q[n] = q
+    rec_p[n] = p
+    return rec_q, rec_p
+
+
+@_jit
+def _clear_apparent(face_val, cube_val, shape, col_val):
+    """Set ``col_val`` to 2 (not a column) for the squares paired with a cube by an apparent
+    pair: the cube's largest face (by value, then id; ``face_val``) whose smallest coface is that
+    cube. Such a square is a pivot of the cube's column as it stands, so its own column reduces
+    to zero."""
+    s0, s1, s2 = shape
+    m0, m1, m2 = s0 - 1, s1 - 1, s2 - 1
+    for x in range(m0):
+        for y in range(m1):
+            for z in range(m2):
+                c = cube_val[(x * m1 + y) * m2 + z]
+                v = (x * s1 + y) * s2 + z
+                # faces from the largest id to the smallest, with the other cube's offset
+                for k in range(6):
+                    if k == 0:
+                        q, ox, oy, oz = 3 * (v + s1 * s2), 1, 0, 0
+                    elif k == 1:
+                        q, ox, oy, oz = 3 * (v + s2) + 1, 0, 1, 0
+                    elif k == 2:
+                        q, ox, oy, oz = 3 * (v + 1) + 2, 0, 0, 1
+                    elif k == 3:
+                        q, ox, oy, oz = 3 * v + 2, 0, 0, -1
+                    elif k == 4:
+                        q, ox, oy, oz = 3 * v + 1, 0, -1, 0
+                    else:
+                        q, ox, oy, oz = 3 * v, -1, 0, 0
+                    if face_val[q] != c:  # not the cube's largest face (by value, then id)
+                        continue
+                    xo, yo, zo = x + ox, y + oy, z + oz
+                    if 0 <= xo < m0 and 0 <= yo < m1 and 0 <= zo < m2:
+                        co = cube_val[(xo * m1 + yo) * m2 + zo]
+                        minimal = co >= c if k < 3 else co > c
+                    else:
+                        minimal = True
+                    if minimal:
+                        col_val[q] = 2
+                    break
 
 
 def _edge_values(m: np.ndarray) -> np.ndarray:
@@ -608,47 +696,6 @@ def _positive_edges(m, n_ids):
     return pos
 
 
-def _cleared_by_cubes(u: np.ndarray, sv: np.ndarray) -> np.ndarray:
-    """Squares paired with a cube by an apparent pair of the comparison (bool per square id).
-
-    A cube's largest face ``s`` (by value, then index) whose smallest coface is that cube is a
-    pivot of the cube column as it stands, so the column of ``s`` reduces to zero: the reduction
-    can skip it. This finds the squares of the background's bulk; the rest reduce normally.
-    """
-    s0, s1, s2 = u.shape
-    fv = sv.reshape(s0, s1, s2, 3)
-    cv = ~(_cube_all(u))  # cube value: 1 unless all eight corners are in u
-    m0, m1, m2 = cv.shape
-    inner = (slice(0, m0), slice(0, m1), slice(0, m2))
-    # the six faces of cube (x, y, z), from the largest index to the smallest
-    cand = [
-        (fv[1:, :m1, :m2, 0], (1, 0, 0, 0)),
-        (fv[:m0, 1:, :m2, 1], (0, 1, 0, 1)),
-        (fv[:m0, :m1, 1:, 2], (0, 0, 1, 2)),
-        (fv[:m0, :m1, :m2, 2], (0, 0, 0, 2)),
-        (fv[:m0, :m1, :m2, 1], (0, 0, 0, 1)),
-        (fv[:m0, :m1, :m2, 0], (0, 0, 0, 0)),
-    ]
-    cleared = np.zeros((s0, s1, s2, 3), dtype=bool)
-    chosen = np.zeros(cv.shape, dtype=bool)
-    cvp = np.pad(cv, 1, constant_values=2)  # 2: no cube there
-    for k, (vals, (dx, dy, dz, t)) in enumerate(cand):
-        here = ~chosen & (vals == cv)
-        chosen |= here
-        # the other cube on that face
-        if k < 3:
-            other = cvp[1 + dx:1 + dx + m0, 1 + dy:1 + dy + m1, 1 + dz:1 + dz + m2]
-            minimal = (other == 2) | (other >= cv)
-        else:
-            ox, oy, oz = (-1, 0, 0) if t == 0 else (0, -1, 0) if t == 1 else (0, 0, -1)
-            other = cvp[1 + ox:1 + ox + m0, 1 + oy:1 + oy + m1, 1 + oz:1 + oz + m2]
-            minimal = (other == 2) | (other > cv)
-        ok = here & minimal
-        cleared[dx:dx + m0, dy:dy + m1, dz:dz + m2, t] |= ok
-    del inner
-    return cleared.ravel()
-
-
 def _cube_all(m: np.ndarray) -> np.ndarray:
     """Per cube of a 3D vertex grid: all eight corners in ``m``."""
     c = m[:-1, :-1, :-1].copy()
@@ -666,14 +713,14 @@ def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
     are the cycles of the value-0 complex (edges in index order) that its own squares do not
     kill: positive value-0 edges that are not the pivot of a value-0 square.
     """
-    s0, s1, s2 = m.shape
     n_ids = m.size * 3
     pos = _positive_edges(m.astype(np.uint8), n_ids).astype(bool)
     if not pos.any():
         return pos
-    cols = np.flatnonzero((_square_values(m) == 0) & (merged == 0)).astype(np.int32)
+    col_val = _square_values(m)
+    col_val[(col_val != 0) | (merged != 0)] = 2  # only the value-0 squares, cleared ones out
     zero = np.zeros(n_ids, dtype=np.uint8)
-    _, owner = _reduce(cols, zero, s1, s2, n_ids, np.zeros(cols.size, dtype=np.uint8))
+    _, _, owner = _reduce(col_val, zero, m.shape, np.zeros(n_ids, dtype=np.uint8), 0)
     pos &= owner == -1
     return pos
 
@@ -690,36 +737,30 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list) -> tuple[int, int,
     """
     x = x.astype(bool)
     y = y.astype(bool)
-    s0, s1, s2 = x.shape
-    n_ids = x.size * 3
     bx = _births_of_finite_pairs(x, flags[0])
     by = _births_of_finite_pairs(y, flags[1])
     nx, ny = int(bx.sum()), int(by.sum())
     if nx == 0 or ny == 0:
         return 0, nx, ny
     u = x | y
-    sv = _square_values(u)
-    keep = flags[2] == 0
-    if min(u.shape) >= 2:
-        keep &= ~_cleared_by_cubes(u, sv)
-    cols0 = np.flatnonzero((sv == 0) & keep).astype(np.int32)
-    n0 = cols0.size
-    cols = np.concatenate([cols0, np.flatnonzero((sv == 1) & keep).astype(np.int32)])
-    del sv, keep, cols0
-    want = np.zeros(cols.size, dtype=np.uint8)
-    want[n0:] = 1  # the comparison's value-1 columns
-    piv_u, _ = _reduce(cols, _edge_values(u), s1, s2, n_ids, want)
-    is_death = (piv_u >= 0) & (piv_u < n_ids)  # value-1 square, value-0 pivot edge
-    if not is_death.any():
+    n_u = int(_births_of_finite_pairs(u, flags[2]).sum())  # the comparison's finite pairs
+    if n_u == 0:
         return 0, nx, ny
+    face_val = _square_values(u)
+    col_val = face_val.copy()
+    col_val[flags[2] != 0] = 2
+    if min(u.shape) >= 2:
+        cube_val = (~_cube_all(u)).ravel().astype(np.uint8)
+        _clear_apparent(face_val, cube_val, u.shape, col_val)
+    del face_val
+    want = (col_val == 1).astype(np.uint8)  # the comparison's value-1 columns
+    death_ids, _, _ = _reduce(col_val, _edge_values(u), u.shape, want, n_u)
     want[:] = 0
-    death_pos = n0 + np.flatnonzero(is_death)
-    want[death_pos] = 1
-    ok = np.ones(death_pos.size, dtype=bool)
+    want[death_ids] = 1
+    ok = np.ones(death_ids.size, dtype=bool)
     for m, births in ((x, bx), (y, by)):
-        pm, _ = _reduce(cols, _edge_values(m), s1, s2, n_ids, want)
-        good = (pm >= 0) & (pm < n_ids)
-        hit = np.zeros(death_pos.size, dtype=bool)
-        hit[good] = births[pm[good]]
+        squares, pivots, _ = _reduce(col_val, _edge_values(m), m.shape, want, -1)
+        hit = np.zeros(death_ids.size, dtype=bool)
+        hit[np.searchsorted(death_ids, squares)] = births[pivots]
         ok &= hit
     return int(ok.sum()), nx, ny
