@@ -101,13 +101,25 @@ def test_ties_are_not_critical():
     assert np.array_equal(torch_mask.numpy(), reference)
 
 
-def test_adaptive_window_grows_until_exact():
-    # region pixels 40 from the nearest seed: beyond the first window of 16 offsets
-    error = np.zeros((1, 1, 8, 90), bool)
+def test_adaptive_window_grows_until_exact(monkeypatch):
+    # pixels ~40 from the nearest seed along the windowed (first) axis: beyond the first
+    # windows of 8 and 32 offsets
+    import topobench.losses.device as device
+
+    error = np.zeros((1, 1, 90, 8), bool)
     correct = np.zeros_like(error)
-    error[0, 0, 0, 0] = correct[0, 0, 7, 89] = True
+    error[0, 0, 0, 0] = correct[0, 0, 89, 7] = True
     e, k = torch.from_numpy(error), torch.from_numpy(correct)
+    windows = []
+    original = device._parabola_pass
+
+    def spy(h, dim, window):
+        windows.append(window)
+        return original(h, dim, window)
+
+    monkeypatch.setattr(device, "_parabola_pass", spy)
     keys = nearest_part_keys(e, k, 2, window="adaptive")
+    assert windows == [8, 32, 89]
     assert torch.equal(keys, nearest_part_keys(e, k, 2, window="full"))
     assert np.array_equal(keys[0, 0].numpy(), _brute_keys(error[0, 0], correct[0, 0]))
 

@@ -25,7 +25,7 @@ GPU. docs/losses.md ("Losses on the device") explains the methods; in short:
 
 Synchronisation (a device-to-host read of one boolean; no array ever leaves the device):
 
-- ``window="adaptive"`` (default) starts with offsets ``|d| <= 16``; the result at a pixel is
+- ``window="adaptive"`` (default) starts with offsets ``|d| <= 8``; the result at a pixel is
   provably exact when its key is below ``2 (w + 1)^2``. One boolean (is any pixel of interest
   unresolved?) is read per window size, normally once per call; the window then grows 4-fold up
   to the whole axis. ``window="full"`` uses the whole axis at once: no synchronisation at all,
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 Window = Literal["adaptive", "full"]
-_FIRST_WINDOW = 16
+_FIRST_WINDOW = 8
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 _FULL = {2: 8, 3: 26}
 _ALLOWED = {2: (4, 8), 3: (6, 26)}
@@ -281,7 +281,7 @@ def nearest_part_keys(
     sizes = {dim: error.shape[dim] for dim in spatial}
     largest = 2 * sum((n - 1) ** 2 for n in sizes.values()) + 1
     dtype = torch.float32 if largest < 2**24 else torch.float64
-    first = max(spatial, key=lambda dim: sizes[dim])  # the exact O(N) pass takes the longest axis
+    first = spatial[-1]  # the exact O(N) pass: along the contiguous axis, where cummax is fast
     others = [dim for dim in spatial if dim != first]
     d_error = _nearest_along(error, first, dtype)
     d_correct = _nearest_along(correct, first, dtype)
