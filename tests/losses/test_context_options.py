@@ -80,3 +80,16 @@ def test_bad_options_are_refused() -> None:
         context_loss(logits, target, gamma=0.2, ce_normalization="pixels")
     with pytest.raises(InvalidParameterError, match="smooth"):
         context_loss(logits, target, gamma=0.2, mask_smooth=0.0)
+
+
+def test_the_default_normalisation_is_one_fact() -> None:
+    import inspect
+
+    from topobench.losses import functional as LF
+
+    module_default = inspect.signature(ContextLoss).parameters["ce_normalization"].default
+    function_default = inspect.signature(context_loss).parameters["ce_normalization"].default
+    assert module_default == function_default == LF.DEFAULT_CE_NORMALIZATION == "all"
+    logits, target = _case(3)
+    assert context_loss(logits, target, gamma=0.2).item() == pytest.approx(
+        _reference(logits, target, 0.2, 0.5, 1.0, 1.0, "all").item(), rel=1e-5)

@@ -146,12 +146,18 @@ def test_context_loss_matches_a_direct_computation():
     m = m.double()
     y = target.double()
     ce = torch.nn.functional.cross_entropy(logits, target[:, 0], reduction="none")[:, None]
-    masked = (1 - alpha) * _soft_dice(prob * m, y * m) + alpha * (ce * m).flatten(1).sum(
-        1
-    ) / m.flatten(1).sum(1).clamp_min(1)
+    dice_m = _soft_dice(prob * m, y * m)
+    ce_sum = (ce * m).flatten(1).sum(1)
     pixel = DiceCELoss(alpha, reduction="none")(logits, target)
+    # default: the masked CE is the mean of the Hadamard product over all pixels
+    masked = (1 - alpha) * dice_m + alpha * ce_sum / m[0].numel()
     expected = ((1 - gamma) * pixel + gamma * masked).mean()
     torch.testing.assert_close(ContextLoss(gamma, alpha)(logits, target), expected)
+    # ce_normalization="mask": averaged over the pixels of M
+    masked = (1 - alpha) * dice_m + alpha * ce_sum / m.flatten(1).sum(1).clamp_min(1)
+    expected = ((1 - gamma) * pixel + gamma * masked).mean()
+    got = ContextLoss(gamma, alpha, ce_normalization="mask")(logits, target)
+    torch.testing.assert_close(got, expected)
 
 
 @pytest.mark.parametrize("channels", [1, 2])
@@ -169,7 +175,7 @@ def test_critical_mask_binarises_ties_to_background(channels):
     prob = torch.full_like(logits[:, :1], 0.5)
     y, w = target.double(), m.double()
     ce = torch.full_like(prob, float(np.log(2.0)))
-    masked = (1 - alpha) * _soft_dice(prob * w, y * w) + alpha * (ce * w).sum() / w.sum()
+    masked = (1 - alpha) * _soft_dice(prob * w, y * w) + alpha * (ce * w).sum() / w.numel()
     pixel = DiceCELoss(alpha)(logits, target)
     expected = (1 - gamma) * pixel + gamma * masked.mean()
     torch.testing.assert_close(ContextLoss(gamma, alpha)(logits, target), expected)

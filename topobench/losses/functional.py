@@ -43,6 +43,11 @@ __all__ = [
 ]
 
 Reduction = Literal["mean", "sum", "none"]
+CENormalization = Literal["mask", "all"]
+#: How CLoss's masked CE is normalised by default: summed over the critical mask and divided by
+#: all pixels of the sample (the mean of the Hadamard product ``L_CE ⊙ M``), chosen on the
+#: gap-closing benchmark (docs/losses.md, "Defaults").
+DEFAULT_CE_NORMALIZATION: CENormalization = "all"
 _REDUCTIONS = ("mean", "sum", "none")
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
@@ -179,16 +184,20 @@ def _pixel_terms(
     alpha: float,
     smooth: float,
     weight: torch.Tensor | None = None,
+    ce_normalization: CENormalization = "mask",
 ) -> torch.Tensor:
     """``(1 - alpha) L_Dice + alpha L_CE`` per sample; with ``weight``, restricted to its pixels.
 
     ``ce_map`` is the per-pixel cross-entropy (None when ``alpha == 0``), ``target`` the labels
-    as a float tensor like ``prob``.
+    as a float tensor like ``prob``. With ``weight``, the CE is summed over its pixels and divided
+    by their number (``ce_normalization="mask"``) or by all pixels of the sample (``"all"``).
     """
     loss = (1.0 - alpha) * _soft_dice(prob, target, smooth, weight) if alpha < 1 else 0.0
     if ce_map is not None and alpha > 0:
         if weight is None:
             ce_term = ce_map.flatten(1).mean(dim=1)
+        elif ce_normalization == "all":
+            ce_term = _sum_spatial(ce_map * weight) / weight[0].numel()
         else:
             count = _sum_spatial(weight).clamp_min(1.0)
             ce_term = _sum_spatial(ce_map * weight) / count
@@ -358,21 +367,35 @@ def context_loss(
     iterations: int = 50,
     smooth: float = 1.0,
     reduction: Reduction = "mean",
+    ce_normalization: CENormalization = DEFAULT_CE_NORMALIZATION,
+    mask_smooth: float | None = None,
     backend: Backend | None = None,
 ) -> torch.Tensor:
     """ContextLoss (Schacht et al. 2025, Eq. 2): ``(1 - gamma) L_pixel + gamma L_pixel⊙M``.
 
     ``M`` is the critical mask of the binarised prediction and the target
     (:func:`topobench.critical.critical_mask`), a constant without gradient. The masked term is
-    the same pixel loss over the pixels of ``M`` only (soft Dice summed over ``M``, CE averaged
-    over ``M``); it is 0 for a sample whose ``M`` is empty. ``alpha = 0`` gives CLoss (Dice),
-    ``mask="thin"`` Thin CLoss. ``backend`` chooses the implementation of ``M``
-    (:func:`topobench.critical.resolve_backend`): with "torch" (the default on an accelerator)
-    it is computed on the logits' device, without a host copy.
+    the same pixel loss over the pixels of ``M`` only (soft Dice over ``M``, CE summed over ``M``);
+    it is 0 for a sample whose ``M`` is empty. ``alpha = 0`` gives CLoss (Dice),
+    ``mask="thin"`` Thin CLoss.
+
+    Two choices the paper leaves open are parameters (docs/losses.md, "Defaults"):
+    ``ce_normalization`` divides the masked CE by all pixels of the sample ("all", the default:
+    the plain mean of the Hadamard product) or by the pixels of ``M`` ("mask"); ``mask_smooth`` is the
+    additive smoothing of the masked soft Dice (None: ``smooth``). ``backend`` chooses the
+    implementation of ``M`` (:func:`topobench.critical.resolve_backend`): with "torch" (the
+    default on an accelerator) it is computed on the logits' device, without a host copy.
     """
     gamma = _check_weight("gamma", gamma)
     alpha = _check_weight("alpha", alpha)
     _check_common(reduction, smooth)
+    if ce_normalization not in ("mask", "all"):
+        raise InvalidParameterError(
+            f"ce_normalization must be 'mask' or 'all', got {ce_normalization!r}"
+        )
+    if mask_smooth is None:
+        mask_smooth = smooth
+    _check_common(reduction, mask_smooth)
     labels = prepare(pred_logits, target)
     pred_logits = _full_precision(pred_logits)
     pixel, prob, tgt, ce_map = _pixel_loss(pred_logits, labels, alpha, smooth)
@@ -383,5 +406,7 @@ def context_loss(
         )
         # no branch on critical.any() (a synchronisation): an empty mask adds exactly 0
         weight = critical.to(prob.dtype)
-        loss = loss + gamma * _pixel_terms(ce_map, prob, tgt, alpha, smooth, weight)
+        loss = loss + gamma * _pixel_terms(
+            ce_map, prob, tgt, alpha, mask_smooth, weight, ce_normalization
+        )
     return _reduce(loss, reduction)

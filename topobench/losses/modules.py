@@ -113,7 +113,7 @@ class ContextLoss(nn.Module):
         *,
         smooth: float = 1.0,
         reduction: Reduction = "mean",
-        ce_normalization: LF.CENormalization = "mask",
+        ce_normalization: LF.CENormalization = LF.DEFAULT_CE_NORMALIZATION,
         mask_smooth: float | None = None,
     ):
         super().__init__()

@@ -245,6 +245,14 @@ def _make_loss(name: str, gamma: float | None) -> nn.Module:
     return make_loss(name, gamma=gamma)
 
 
+def _loss_options(name: str, gamma: float | None) -> dict[str, Any]:
+    """The fine-tuning loss's options as built (smoothing, skeleton iterations, CLoss's masked-CE
+    normalisation), recorded so that runs with other loss options are told apart."""
+    loss = _make_loss(name, gamma)
+    keys = ("alpha", "iterations", "smooth", "ce_normalization", "mask_smooth")
+    return {k: getattr(loss, k) for k in keys if hasattr(loss, k)}
+
+
 def _validate(cfg: TrainConfig) -> None:
     problems = []
     if cfg.loss not in LOSSES:
@@ -516,6 +524,7 @@ def _train(cfg: TrainConfig, model: nn.Module | None,
         "gamma": gamma,
         "alpha": alpha,
         "critical_mask": critical,
+        "loss_options": _loss_options(cfg.loss, gamma),
         "epochs": n_epochs,
         "finetune_epochs": ft_epochs,
         "fold": cfg.fold,
