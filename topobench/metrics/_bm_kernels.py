@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from topobench.metrics.topology import betti_numbers
+
 try:  # pragma: no cover - exercised by whichever environment runs the tests
     from numba import njit as _njit
 
@@ -477,11 +479,12 @@ def _add_column(heap, size, q, row_val, s1, s2, n_ids):
 
 
 @_jit
-def _reduce(col_val, row_val, shape, want, stop_after):
+def _reduce(col_val, row_val, shape, want, n_want, stop_after, phases):
     """Standard column reduction over Z/2 of the squares of a 3D grid.
 
-    Columns: the squares with ``col_val`` 0, then those with ``col_val`` 1, each group in id
-    order (other values: not a column). Rows: edges ordered by ``(row_val[edge], edge id)``.
+    Columns: the squares with ``col_val`` 0, then (``phases`` = 2) those with ``col_val`` 1, each
+    group in id order (other values: not a column); ``n_want`` columns have ``want`` set.
+    Rows: edges ordered by ``(row_val[edge], edge id)``.
     Returns ``(squares, pivots, owner)``: the wanted columns (``want``) whose pivot is a row of
     value 0, in column order, with that pivot edge; and per edge id whether it is the pivot of a
     column (>= 0: that square, whose boundary needed no reduction; <= -2: a kept reduced column;
@@ -491,10 +494,6 @@ def _reduce(col_val, row_val, shape, want, stop_after):
     s0, s1, s2 = shape
     n_ids = s0 * s1 * s2 * 3
     owner = np.full(n_ids, -1, dtype=np.int32)
-    n_want = 0
-    for q in range(n_ids):
-        if want[q] and col_val[q] < 2:
-            n_want += 1
     rec_q = np.empty(64, dtype=np.int64)
     rec_p = np.empty(64, dtype=np.int64)
     k_want = 0
@@ -506,7 +505,7 @@ def _reduce(col_val, row_val, shape, want, stop_after):
     buf_n = 0
     heap = np.empty(64, dtype=np.int64)
     sxy = s1 * s2
-    for phase in range(2):
+    for phase in range(phases):
         for x in range(s0):
             for y in range(s1):
                 for z in range(s2):
@@ -720,7 +719,7 @@ def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
     col_val = _square_values(m)
     col_val[(col_val != 0) | (merged != 0)] = 2  # only the value-0 squares, cleared ones out
     zero = np.zeros(n_ids, dtype=np.uint8)
-    _, _, owner = _reduce(col_val, zero, m.shape, np.zeros(n_ids, dtype=np.uint8), 0)
+    _, _, owner = _reduce(col_val, zero, m.shape, np.zeros(n_ids, dtype=np.uint8), 0, 0, 1)
     pos &= owner == -1
     return pos
 
@@ -743,7 +742,7 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list) -> tuple[int, int,
     if nx == 0 or ny == 0:
         return 0, nx, ny
     u = x | y
-    n_u = int(_births_of_finite_pairs(u, flags[2]).sum())  # the comparison's finite pairs
+    n_u = betti_numbers(u, connectivity=6)[1]  # the comparison's finite pairs (vertex complex)
     if n_u == 0:
         return 0, nx, ny
     face_val = _square_values(u)
@@ -754,12 +753,14 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list) -> tuple[int, int,
         _clear_apparent(face_val, cube_val, u.shape, col_val)
     del face_val
     want = (col_val == 1).astype(np.uint8)  # the comparison's value-1 columns
-    death_ids, _, _ = _reduce(col_val, _edge_values(u), u.shape, want, n_u)
+    n_want = int(np.count_nonzero(want))
+    death_ids, _, _ = _reduce(col_val, _edge_values(u), u.shape, want, n_want, n_u, 2)
     want[:] = 0
     want[death_ids] = 1
     ok = np.ones(death_ids.size, dtype=bool)
     for m, births in ((x, bx), (y, by)):
-        squares, pivots, _ = _reduce(col_val, _edge_values(m), m.shape, want, -1)
+        squares, pivots, _ = _reduce(col_val, _edge_values(m), m.shape, want, death_ids.size,
+                                     -1, 2)
         hit = np.zeros(death_ids.size, dtype=bool)
         hit[np.searchsorted(death_ids, squares)] = births[pivots]
         ok &= hit
