@@ -33,7 +33,12 @@ def _markdown_table(text: str, heading: str) -> list[list[str]]:
     """Rows (cells stripped, header and rule left out) of the first table under ``heading``."""
     section = text.split(f"\n{heading}\n", 1)[1]
     lines = section.split("\n\n## ", 1)[0].splitlines()
-    rows = [line for line in lines if line.startswith("|")]
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break  # the first table ends at its first non-table line
+        rows.append(line)
     return [[c.strip() for c in row.strip("|").split("|")] for row in rows[2:]]
 
 
