@@ -80,15 +80,21 @@ def main() -> None:
     binaries = [(pred == v, target == v) for v in values]
     union = (np.isin(pred, values), np.isin(target, values))
 
-    t_binary, want = best_cpu(lambda: [evaluate_case(p, t, **kw) for p, t in binaries],
-                              args.repeat)
-    t_union, want_union = best_cpu(lambda: evaluate_case(*union, **kw), args.repeat)
-    t_labels, got = best_cpu(
-        lambda: evaluate_labels(pred, target, labels=values, merged=False, **kw), args.repeat
-    )
-    t_merged, got_merged = best_cpu(
-        lambda: evaluate_labels(pred, target, labels=values, **kw), args.repeat
-    )
+    runs = {
+        "binary": lambda: [evaluate_case(p, t, **kw) for p, t in binaries],
+        "union": lambda: evaluate_case(*union, **kw),
+        "labels": lambda: evaluate_labels(pred, target, labels=values, merged=False, **kw),
+        "merged": lambda: evaluate_labels(pred, target, labels=values, **kw),
+    }
+    # Interleaved repeats, so that a change of the machine's load hits every variant alike.
+    best = dict.fromkeys(runs, float("inf"))
+    out: dict[str, object] = {}
+    for _ in range(args.repeat):
+        for name, fn in runs.items():
+            seconds, out[name] = best_cpu(fn, 1)
+            best[name] = min(best[name], seconds)
+    t_binary, t_union, t_labels, t_merged = (best[k] for k in runs)
+    want, want_union, got, got_merged = (out[k] for k in runs)
     assert [got[str(v)] for v in values] == want, "per-label results differ from binary runs"
     assert got_merged["merged"] == want_union, "merged result differs from the union's run"
     print(f"label map {shape}, {args.labels} labels ({args.layout}), protocol {args.protocol!r}, "
