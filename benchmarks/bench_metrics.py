@@ -188,41 +188,74 @@ def bench_vessap(quick: bool) -> None:
 _CHILD = """
 import json, resource, sys, time
 import numpy as np
+import topobench.metrics.protocols as protocols
 from topobench.metrics import evaluate_case
-pred = np.load(sys.argv[1], mmap_mode=None); target = np.load(sys.argv[2])
+pred = np.load(sys.argv[1]); target = np.load(sys.argv[2])
 workers = int(sys.argv[3])
-t = time.perf_counter()
+stage = {"seconds": 0.0, "cpu_s": 0.0}
+real = protocols.skeleton_stats
+
+
+def timed(*args, **kwargs):
+    # the skeleton stage (both masks' skeletons over the windows), timed inside the same run
+    t, c = time.perf_counter(), time.process_time()
+    try:
+        return real(*args, **kwargs)
+    finally:
+        stage["seconds"] += time.perf_counter() - t
+        stage["cpu_s"] += time.process_time() - c
+
+
+protocols.skeleton_stats = timed
+t, c = time.perf_counter(), time.process_time()
 r = evaluate_case(pred, target, protocol="cld", workers=workers)
-sec = time.perf_counter() - t
+sec, cpu = time.perf_counter() - t, time.process_time() - c
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-print(json.dumps({"seconds": sec, "peak_gib": rss, "metrics": r}))
+print(json.dumps({"seconds": sec, "cpu_s": cpu, "skeleton_s": stage["seconds"],
+                  "skeleton_cpu_s": stage["cpu_s"], "peak_gib": rss, "metrics": r}))
 """
 
 
-def bench_cld(quick: bool) -> None:
+def cld_volumes(structure: str, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction, target) of the ``cld`` benchmark: thin tubes or membrane-like sheets."""
+    if structure == "tubes":
+        target = tubes(shape, 400 if shape[0] > 128 else 100, 1, seed=4)
+    else:
+        target = sheets(shape, 24 if shape[0] > 128 else 6, 1, seed=4)
+    return degrade(target, 300, 300, seed=5), target
+
+
+def bench_cld(quick: bool, structures: tuple[str, ...] = ("tubes", "sheets"),
+              threads: tuple[int, ...] = (2, 1)) -> None:
     shape = (128, 1024, 1024) if quick else (600, 1024, 1024)
-    print(f"== cld protocol, {'x'.join(map(str, shape))} (child process, volumes included) ==")
-    t = time.perf_counter()
-    target = tubes(shape, 400 if not quick else 100, 1, seed=4)
-    pred = degrade(target, 300, 300, seed=5)
-    print(f"(synthetic volumes made in {time.perf_counter() - t:.0f} s, "
-          f"foreground {target.mean() * 100:.2f}%)")
-    with tempfile.TemporaryDirectory() as tmp:
-        pp, tp = Path(tmp) / "pred.npy", Path(tmp) / "target.npy"
-        np.save(pp, pred)
-        np.save(tp, target)
-        del pred, target
-        results = {}
-        for workers in (2, 1) if not quick else (2,):
-            out = subprocess.run([sys.executable, "-c", _CHILD, str(pp), str(tp), str(workers)],
-                                 capture_output=True, text=True, check=True)
-            results[workers] = json.loads(out.stdout.strip().splitlines()[-1])
-            r = results[workers]
-            print(f"threads={workers}: {r['seconds']:.1f} s, peak RSS {r['peak_gib']:.2f} GiB; "
-                  + ", ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items()))
-        if 1 in results:
-            ratio = results[1]["seconds"] / results[2]["seconds"]
-            print(f"ratio 1 thread / 2 threads: {ratio:.2f}x")
+    for structure in structures:
+        print(f"== cld protocol, {'x'.join(map(str, shape))} {structure} (child process, "
+              "volumes included) ==")
+        t = time.perf_counter()
+        pred, target = cld_volumes(structure, shape)
+        print(f"(synthetic volumes made in {time.perf_counter() - t:.0f} s, "
+              f"foreground {target.mean() * 100:.2f}%)")
+        with tempfile.TemporaryDirectory() as tmp:
+            pp, tp = Path(tmp) / "pred.npy", Path(tmp) / "target.npy"
+            np.save(pp, pred)
+            np.save(tp, target)
+            del pred, target
+            results = {}
+            for workers in threads:
+                out = subprocess.run(
+                    [sys.executable, "-c", _CHILD, str(pp), str(tp), str(workers)],
+                    capture_output=True, text=True, check=True,
+                )
+                results[workers] = r = json.loads(out.stdout.strip().splitlines()[-1])
+                print(f"threads={workers}: {r['seconds']:.1f} s ({r['cpu_s']:.1f} s CPU), peak "
+                      f"RSS {r['peak_gib']:.2f} GiB; skeleton stage {r['skeleton_s']:.1f} s "
+                      f"({r['skeleton_cpu_s']:.1f} s CPU): total / skeleton stage "
+                      f"{r['seconds'] / r['skeleton_s']:.2f}x wall, "
+                      f"{r['cpu_s'] / r['skeleton_cpu_s']:.2f}x CPU; "
+                      + ", ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items()))
+            if 1 in results and 2 in results:
+                ratio = results[1]["seconds"] / results[2]["seconds"]
+                print(f"ratio 1 thread / 2 threads: {ratio:.2f}x")
 
 
 def main() -> None:
@@ -230,10 +263,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--only", choices=["betti", "betti3d", "roads", "vessap", "cld"],
                         default=None)
+    parser.add_argument("--structures", nargs="+", choices=["tubes", "sheets"],
+                        default=["tubes", "sheets"], help="cld volumes (default both)")
+    parser.add_argument("--threads", nargs="+", type=int, default=[2, 1],
+                        help="cld thread counts (default 2 1)")
     args = parser.parse_args()
     print(f"cpus={os.cpu_count()}")
     benches = (("betti", bench_betti), ("betti3d", bench_betti_speedup), ("roads", bench_roads),
-               ("vessap", bench_vessap), ("cld", bench_cld))
+               ("vessap", bench_vessap),
+               ("cld", lambda q: bench_cld(q, tuple(args.structures), tuple(args.threads))))
     for name, fn in benches:
         if args.only in (None, name):
             fn(args.quick)

@@ -89,7 +89,7 @@ def label_components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, i
 
 # Volumes above this many voxels are labelled in slabs of about this size along z, joined across
 # the slab faces: no full-volume label array (4 bytes a voxel) is ever allocated.
-_LABEL_SLAB_VOXELS = 1 << 23
+_LABEL_SLAB_VOXELS = 1 << 24
 
 # (dy, dx) offsets across a z face: the face neighbours (6) or all nine (26).
 _FACE_OFFSETS = {6: ((0, 0),), 26: tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))}
@@ -113,18 +113,22 @@ class SlabComponents:
 
 
 def _face_pairs(a: np.ndarray, b: np.ndarray, connectivity: int) -> np.ndarray:
-    """Distinct label pairs ``(a[y, x], b[y + dy, x + dx])``, both foreground, shape (k, 2)."""
+    """Distinct label pairs ``(a[y, x], b[y + dy, x + dx])``, both foreground, shape (k, 2).
+
+    ``a`` and ``b``: int64 labels below 2**31 (0 background) of two facing slices.
+    """
     h, w = a.shape
-    out = []
+    keys = []
     for dy, dx in _FACE_OFFSETS[connectivity]:
         sa = a[max(0, -dy): h - max(0, dy), max(0, -dx): w - max(0, dx)]
         sb = b[max(0, dy): h - max(0, -dy), max(0, dx): w - max(0, -dx)]
         both = (sa > 0) & (sb > 0)
         if both.any():
-            out.append(np.stack([sa[both], sb[both]], axis=1))
-    if not out:
+            keys.append((sa[both] << 32) | sb[both])  # one int64 key per pair: a 1D unique
+    if not keys:
         return np.zeros((0, 2), np.int64)
-    return np.unique(np.concatenate(out), axis=0)
+    k = np.unique(np.concatenate(keys))
+    return np.stack([k >> 32, k & 0xFFFFFFFF], axis=1)
 
 
 def slab_components(
