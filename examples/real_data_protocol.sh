@@ -6,7 +6,7 @@
 #
 #   examples/real_data_protocol.sh WORKDIR pretrain    # the Dice & CE pretrainings only
 #   examples/real_data_protocol.sh WORKDIR finetune    # every loss from those pretrainings
-#   examples/real_data_protocol.sh WORKDIR tables      # per-dataset tables with paired statistics
+#   examples/real_data_protocol.sh WORKDIR tables      # pooled tables with paired statistics
 #   examples/real_data_protocol.sh WORKDIR             # all three
 #
 # Every fine-tuning option (gamma, fine-tuning length and learning rate) is topobench's default
@@ -127,13 +127,6 @@ if [ "$PHASE" = all ] || [ "$PHASE" = finetune ]; then
         | xargs -P "$JOBS" -L 1 bash -c 'COMMON=($COMMON_STR); finetune_one "$@"' _
 fi
 if [ "$PHASE" = all ] || [ "$PHASE" = tables ]; then
-    mkdir -p "$WORK/tables"
-    for ds in topomortar_small chase; do
-        mkdir -p "$WORK/tables/$ds"
-        for run in "$RUNS"/"$( [ $ds = chase ] && echo chase || echo topomortar)"__*; do
-            [ -d "$run" ] && case "$(basename "$run")" in *__pre__*) ;; *) ln -sfn "$run" "$WORK/tables/$ds/";; esac
-        done
-        topobench table "$WORK/tables/$ds" --table 1 --format md --out "$WORK/tables/$ds.md"
-        echo "== $ds"; cat "$WORK/tables/$ds.md"
-    done
+    # pooled per data set, every loss paired with Dice & CE on the same cases
+    python "$REPO/examples/real_data_summary.py" "$RUNS" --out "$WORK/summary"
 fi
