@@ -381,8 +381,8 @@ def context_loss(
 
     Two choices the paper leaves open are parameters (docs/losses.md, "Defaults"):
     ``ce_normalization`` divides the masked CE by all pixels of the sample ("all", the default:
-    the plain mean of the Hadamard product) or by the pixels of ``M`` ("mask"); ``mask_smooth`` is the
-    additive smoothing of the masked soft Dice (None: ``smooth``). ``backend`` chooses the
+    the plain mean of the Hadamard product) or by the pixels of ``M`` ("mask"); ``mask_smooth``
+    is the additive smoothing of the masked soft Dice (None: ``smooth``). ``backend`` chooses the
     implementation of ``M`` (:func:`topobench.critical.resolve_backend`): with "torch" (the
     default on an accelerator) it is computed on the logits' device, without a host copy.
     """
