@@ -537,7 +537,7 @@ def test_e2_column_from_each_case_dimension_not_the_first_one(tmp_path):
     assert "e2" not in _rows(tmp_path / "s")[0] and two.summary["columns"][-2] == "ags"
 
 
-def test_lock_file_and_inputs_file_are_listed_in_nothing_else(tmp_path, folders):
+def test_cases_csv_keeps_its_numeric_columns_and_the_lock_file_stays(tmp_path, folders):
     # The results loader reads cases.csv: no non-numeric column is added to it.
     pred, gt, _, _ = folders
     out = tmp_path / "res"
