@@ -525,8 +525,9 @@ def _reduce(col_val, row_val, shape, want, n_want, stop_after, phases):
                         k2 = np.int64(row_val[e2]) * n_ids + e2
                         k3 = np.int64(row_val[e3]) * n_ids + e3
                         top = max(max(k0, k1), max(k2, k3))
-                        if owner[top % n_ids] == -1:  # the boundary is reduced already
-                            owner[top % n_ids] = q
+                        e_top = top - n_ids if top >= n_ids else top
+                        if owner[e_top] == -1:  # the boundary is reduced already
+                            owner[e_top] = q
                             if want[q]:
                                 k_want += 1
                                 if top < n_ids:
@@ -544,7 +545,7 @@ def _reduce(col_val, row_val, shape, want, n_want, stop_after, phases):
                             p, heap, size = _heap_pivot(heap, size)
                             if p < 0:
                                 break
-                            j = owner[p % n_ids]
+                            j = owner[p - n_ids if p >= n_ids else p]
                             if j == -1:
                                 break
                             if j <= -2:
@@ -584,7 +585,7 @@ def _reduce(col_val, row_val, shape, want, n_want, stop_after, phases):
                             red_off, red_len = off2, len2
                         red_off[n_slots] = start
                         red_len[n_slots] = buf_n - start
-                        owner[p % n_ids] = -(n_slots + 2)
+                        owner[p - n_ids if p >= n_ids else p] = -(n_slots + 2)
                         n_slots += 1
     return rec_q[:found], rec_p[:found], owner
 
