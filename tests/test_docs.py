@@ -34,7 +34,8 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUN_LANGUAGES = ("python", "bash")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[^\s`]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```",
                    re.M | re.S)
-TIMEOUT = 900
+TIMEOUT = 600  # seconds a block may run; slow (training) blocks: SLOW_TIMEOUT
+SLOW_TIMEOUT = 3600
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,7 @@ def run_block(block: Block, where: Path) -> subprocess.CompletedProcess[str]:
         script.write_text(block.code, encoding="utf-8")
         command = ["bash", "-e", script.name]
     return subprocess.run(command, cwd=where, env=_environment(), capture_output=True,
-                          text=True, timeout=TIMEOUT)
+                          text=True, timeout=SLOW_TIMEOUT if setup.slow else TIMEOUT)
 
 
 @pytest.mark.parametrize("block", collected())
