@@ -314,6 +314,9 @@ class CaseTask:
         Threads over windows inside :func:`~topobench.metrics.evaluate_case` (1 in a pool).
     channel : int or None
         Class channel of nnU-Net probability files (``.npz`` with ``probabilities``).
+    spacing : float, tuple of float or None
+        Voxel size for the distance metrics of files whose headers record none (``--spacing``);
+        one number for every axis, or one per axis.
     """
 
     pair: CasePair
@@ -322,6 +325,7 @@ class CaseTask:
     maps_dir: Path | None = None
     threads: int = 1
     channel: int | None = None
+    spacing: float | tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -441,6 +445,15 @@ def _same_grid(pred: Any, target: Any, pair: CasePair) -> None:
     )
 
 
+def _given_spacing(task: CaseTask, ndim: int) -> tuple[float, ...] | None:
+    """The spacing given by the user (``CaseTask.spacing``) for an ``ndim``-D case."""
+    if task.spacing is None:
+        return None
+    from topobench.metrics.distance import resolve_spacing
+
+    return resolve_spacing(task.spacing, ndim)
+
+
 def evaluate_pair(task: CaseTask) -> CaseResult:
     """Read, validate and evaluate one case; never raises for a bad case.
 
@@ -481,7 +494,7 @@ def evaluate_pair(task: CaseTask) -> CaseResult:
         pred, target = pred_file.mask, target_file.mask
         shape = tuple(int(s) for s in target.shape)
         _same_grid(pred_file, target_file, pair)
-        spacing = target_file.spacing or pred_file.spacing
+        spacing = target_file.spacing or pred_file.spacing or _given_spacing(task, target.ndim)
         extra = {"spacing": spacing} if spacing is not None and _metrics_take_spacing() else {}
         metrics = evaluate_case(pred, target, protocol=task.protocol, workers=task.threads, **extra)
     except Exception as exc:  # one bad case must not stop the others
@@ -781,11 +794,16 @@ def not_binary_hint(cases: Sequence[str]) -> str:
 
 
 def _config(
-    protocol: Protocol, threshold: float | None, channel: int | None = None
+    protocol: Protocol,
+    threshold: float | None,
+    channel: int | None = None,
+    spacing: float | tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {"protocol": protocol.to_dict(), "threshold": threshold}
     if channel is not None:
         config["channel"] = channel
+    if spacing is not None:
+        config["spacing"] = spacing if isinstance(spacing, float) else list(spacing)
     return config
 
 
@@ -802,6 +820,7 @@ def _comparable(summary: dict[str, Any]) -> dict[str, Any]:
             out[f"protocol.{key}"] = value
     out["threshold"] = config.get("threshold")
     out["channel"] = config.get("channel")
+    out["spacing"] = config.get("spacing")
     for key in ("pred_dir", "target_dir", "pred_suffix", "target_suffix"):
         if key in summary:
             out[key] = summary[key]
@@ -1136,6 +1155,7 @@ def run_evaluation(
     protocol: str | Protocol = "default",
     threshold: float | None = None,
     channel: int | None = None,
+    spacing: float | Sequence[float] | None = None,
     pred_suffix: str = "",
     target_suffix: str = "",
     maps_dir: str | Path | None = None,
@@ -1168,6 +1188,9 @@ def run_evaluation(
     channel : int, optional
         Class to read from nnU-Net ``--save_probabilities`` ``.npz`` predictions (key
         ``probabilities``, shape ``(C, ...)``); needs ``threshold`` too.
+    spacing : float or sequence of float, optional
+        Voxel size (one number, or per axis ``(Z, H, W)``) for the distance metrics of cases
+        whose files record none; NIfTI headers win. Recorded in the configuration.
     pred_suffix, target_suffix : str
         Name endings removed before pairing (e.g. ``_pred``, ``_mask``).
     maps_dir : path, optional
@@ -1215,6 +1238,12 @@ def run_evaluation(
         raise InvalidParameterError(f"threshold must be a finite number, got {threshold}")
     if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int)):
         raise InvalidParameterError(f"channel must be an integer, got {channel!r}")
+    if spacing is not None:
+        from topobench.metrics.distance import resolve_spacing
+
+        values = (spacing,) if np.isscalar(spacing) else tuple(spacing)  # type: ignore[arg-type]
+        checked = resolve_spacing(values, len(values))
+        spacing = checked[0] if np.isscalar(spacing) else checked
     n_workers = workers if workers is not None else _available_cores()
     if n_workers < 1:
         raise InvalidParameterError(f"workers must be >= 1, got {workers}")
@@ -1239,6 +1268,7 @@ def run_evaluation(
             proto=proto,
             threshold=threshold,
             channel=channel,
+            spacing=spacing,
             pred_dir=Path(pred_dir),
             target_dir=Path(target_dir),
             pred_suffix=pred_suffix,
@@ -1325,6 +1355,7 @@ def _run_locked(
     proto: Protocol,
     threshold: float | None,
     channel: int | None,
+    spacing: float | tuple[float, ...] | None,
     pred_dir: Path,
     target_dir: Path,
     pred_suffix: str,
@@ -1342,7 +1373,7 @@ def _run_locked(
     """The body of :func:`run_evaluation`, with the output folder locked."""
     cases_path, summary_path = out / CASES_FILE, out / SUMMARY_FILE
     inputs_path = out / INPUTS_FILE
-    config = _config(proto, threshold, channel)
+    config = _config(proto, threshold, channel, spacing)
     pairing_info = {
         "pred_dir": str(pred_dir.resolve()),
         "target_dir": str(target_dir.resolve()),
@@ -1463,16 +1494,23 @@ def _run_locked(
             on_start(len(todo), len(done))
         maps = Path(maps_dir) if maps_dir is not None else None
         if dask is not None:
-            tasks = (CaseTask(p, proto, threshold, maps, channel=channel) for p in todo)
+            tasks = (
+                CaseTask(p, proto, threshold, maps, channel=channel, spacing=spacing)
+                for p in todo
+            )
             results = _dask(tasks, dask, n_workers, dask_timeout)
         elif n_workers == 1 or len(todo) <= 1:  # one case: its windows use the cores instead
             tasks = (
-                CaseTask(p, proto, threshold, maps, threads=n_workers, channel=channel)
+                CaseTask(p, proto, threshold, maps, threads=n_workers, channel=channel,
+                         spacing=spacing)
                 for p in todo
             )
             results = _serial(tasks)
         else:
-            tasks = (CaseTask(p, proto, threshold, maps, channel=channel) for p in todo)
+            tasks = (
+                CaseTask(p, proto, threshold, maps, channel=channel, spacing=spacing)
+                for p in todo
+            )
             results = _process_pool(tasks, min(n_workers, len(todo)))
         for result in _closing(results):
             pair = by_case[result.case]

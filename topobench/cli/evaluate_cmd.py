@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -122,8 +123,39 @@ def evaluate_command(
     ] = None,
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", help="Summary as rich (table), md or latex (also saved)."),
+        typer.Option(
+            "--format", "-f",
+            help="Summary as rich (table), md or latex (also saved), or json (summary.json's "
+            "content on stdout).",
+        ),
     ] = "rich",
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help="Integer label maps: evaluate each of these labels (values or names, e.g. "
+            "1,2,3 or artery,vein) as its own structure, plus their union (merged).",
+        ),
+    ] = None,
+    label_names: Annotated[
+        Path | None,
+        typer.Option(
+            "--label-names",
+            help="nnU-Net dataset.json naming the labels (default: GT_DIR/../dataset.json when "
+            "it exists).",
+        ),
+    ] = None,
+    merged: Annotated[
+        bool, typer.Option("--merged/--no-merged", help="With --labels: also the union.")
+    ] = True,
+    spacing: Annotated[
+        str | None,
+        typer.Option(
+            "--spacing",
+            help="Voxel size for the distances (hd95, assd, nsd) of files whose headers record "
+            "none: one number or ZxHxW / HxW, e.g. 0.6x0.3x0.3.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")
     ] = False,
@@ -136,8 +168,11 @@ def evaluate_command(
     from topobench.evaluate import CaseResult, run_evaluation, summary_table
     from topobench.metrics import resolve_protocol
 
-    if fmt not in ("rich", "md", "latex"):
-        raise typer.BadParameter(f"expected rich, md or latex, got {fmt!r}", param_hint="--format")
+    if fmt not in ("rich", "md", "latex", "json"):
+        raise typer.BadParameter(
+            f"expected rich, md, latex or json, got {fmt!r}", param_hint="--format"
+        )
+    voxel = _parse_spacing(spacing)
     overrides: dict[str, object] = {
         "connectivity": connectivity,
         "betti_slices": slices,
@@ -156,6 +191,16 @@ def evaluate_command(
 
     with library_errors():
         proto = resolve_protocol(protocol, **overrides)
+    if labels is not None:
+        _evaluate_labels(
+            pred_dir, gt_dir, out, proto=proto, labels=labels, label_names=label_names,
+            merged=merged, spacing=voxel, fmt=fmt, quiet=quiet, workers=workers,
+            pred_suffix=pred_suffix, gt_suffix=gt_suffix, overwrite=overwrite, dataset=dataset,
+            unsupported={"--maps": maps, "--threshold": threshold, "--channel": channel,
+                         "--dask": dask, "--resume": resume or None},
+        )
+        return
+    with library_errors():
 
         progress = Progress(
             TextColumn("[bold]evaluate"),
@@ -199,6 +244,7 @@ def evaluate_command(
                 dataset=dataset,
                 on_start=on_start,
                 on_result=on_result,
+                **({"spacing": voxel} if voxel is not None else {}),
             )
         except KeyboardInterrupt:
             progress.stop()
@@ -212,7 +258,9 @@ def evaluate_command(
             progress.stop()
 
     summary = report.summary
-    if fmt in ("md", "latex"):
+    if fmt == "json":
+        typer.echo(json.dumps(summary, indent=2))
+    elif fmt in ("md", "latex"):
         text = summary_table(summary, fmt)  # type: ignore[arg-type]
         (out / ("summary.md" if fmt == "md" else "summary.tex")).write_text(text, encoding="utf-8")
         if not quiet:
@@ -275,3 +323,121 @@ def _rich_summary(summary: dict) -> Table:
             str(s["n"]),
         )
     return table
+
+
+def _parse_spacing(text: str | None) -> float | tuple[float, ...] | None:
+    """``--spacing``: one number, or per axis ``ZxHxW`` / ``HxW`` (``,`` also separates)."""
+    if text is None:
+        return None
+    parts = [p for p in text.replace(",", "x").lower().split("x") if p.strip()]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a number or ZxHxW, got {text!r}", param_hint="--spacing"
+        ) from None
+    if not values or not all(v > 0 and v < float("inf") for v in values):
+        raise typer.BadParameter(
+            f"expected positive voxel sizes, got {text!r}", param_hint="--spacing"
+        )
+    return values[0] if len(values) == 1 else values
+
+
+def _evaluate_labels(
+    pred_dir: Path,
+    gt_dir: Path,
+    out: Path,
+    *,
+    proto: object,
+    labels: str,
+    label_names: Path | None,
+    merged: bool,
+    spacing: float | tuple[float, ...] | None,
+    fmt: str,
+    quiet: bool,
+    workers: int,
+    pred_suffix: str,
+    gt_suffix: str,
+    overwrite: bool,
+    dataset: str | None,
+    unsupported: dict[str, object],
+) -> None:
+    """``evaluate --labels``: label maps per label (topobench.label_evaluation)."""
+    from topobench.label_evaluation import run_label_evaluation
+
+    for option, value in unsupported.items():
+        if value is not None:
+            raise typer.BadParameter(f"{option} does not apply to label maps (--labels)",
+                                     param_hint=option)
+    wanted = [p.strip() for p in labels.split(",") if p.strip()]
+    if label_names is None and (gt_dir.parent / "dataset.json").is_file():
+        label_names = gt_dir.parent / "dataset.json"
+    with library_errors():
+        report = run_label_evaluation(
+            pred_dir, gt_dir, out, labels=wanted, label_names=label_names, merged=merged,
+            protocol=proto, spacing=spacing, pred_suffix=pred_suffix, target_suffix=gt_suffix,
+            workers=workers or None, overwrite=overwrite, dataset=dataset,
+        )
+    summary = report.summary
+    if fmt == "json":
+        typer.echo(json.dumps(summary, indent=2))
+    elif fmt in ("md", "latex"):
+        text = _labels_text(summary, fmt)
+        (out / ("summary.md" if fmt == "md" else "summary.tex")).write_text(text, encoding="utf-8")
+        if not quiet:
+            typer.echo(text, nl=False)
+    elif not quiet:
+        console.print(_labels_rich(summary))
+    for case, reason in report.failures:
+        err_console.print(
+            f"[red]failed[/] {escape(case)}: {escape(cli_names(reason))}", highlight=False
+        )
+    if not quiet:
+        (console if fmt == "rich" else err_console).print(
+            f"results in {escape(str(out))}", highlight=False
+        )
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def _label_rows(summary: dict) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    from topobench.evaluate import format_value, metric_label
+
+    per_label = summary["labels"]
+    metrics: list[str] = []
+    for stats in per_label.values():
+        metrics += [m for m in stats if m not in metrics]
+    rows = []
+    for label, stats in per_label.items():
+        cells = [format_value(stats[m]["mean"], m) if m in stats else "" for m in metrics]
+        rows.append((label.replace("_", " ") if label == "class_average" else label, cells))
+    return [metric_label(m) for m in metrics], rows
+
+
+def _labels_rich(summary: dict) -> Table:
+    header, rows = _label_rows(summary)
+    table = Table(title=f"mean over {summary['n_cases']} cases, per label "
+                        f"({summary['config']['protocol']['name']})")
+    table.add_column("label")
+    for name in header:
+        table.add_column(name, justify="right")
+    for label, cells in rows:
+        table.add_row(escape(label), *cells)
+    return table
+
+
+def _labels_text(summary: dict, fmt: str) -> str:
+    header, rows = _label_rows(summary)
+    if fmt == "latex":
+        header = [h.replace("%", "\\%") for h in header]
+    if fmt == "md":
+        lines = ["| label | " + " | ".join(header) + " |",
+                 "|---|" + "---:|" * len(header)]
+        lines += ["| " + label + " | " + " | ".join(cells) + " |" for label, cells in rows]
+        return "\n".join(lines) + "\n"
+    lines = ["\\begin{tabular}{l" + "r" * len(header) + "}", "\\toprule",
+             "label & " + " & ".join(header) + " \\\\", "\\midrule"]
+    lines += [label.replace("_", "\\_") + " & " + " & ".join(cells) + " \\\\"
+              for label, cells in rows]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
