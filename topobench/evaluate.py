@@ -8,6 +8,8 @@ The pieces, each usable on its own:
 - :func:`evaluate_pair` is the per-case task: it reads both files itself, computes the metrics
   of :func:`topobench.metrics.evaluate_case` and optionally writes the case's error map. It never
   raises for a bad case: the failure comes back in the :class:`CaseResult`;
+- :func:`evaluate_folders` returns the per-case metrics as a pandas DataFrame without writing
+  files (binary masks, or label maps per label; :mod:`topobench.label_evaluation`);
 - :func:`run_evaluation` runs the tasks serially, in a process pool or on a Dask cluster, with a
   bounded number of cases in flight, appends each finished case to ``cases.csv`` as one whole
   line (flush + fsync), records failures in ``failures.csv`` and writes ``summary.json``. It can
@@ -79,6 +81,7 @@ __all__ = [
     "metric_label",
     "metric_columns",
     "pair_files",
+    "evaluate_folders",
     "run_evaluation",
     "summarize",
     "summary_table",
@@ -1565,3 +1568,7 @@ def _run_locked(
         reevaluated=tuple(reevaluated),
         dropped=tuple(dropped),
     )
+
+
+# The DataFrame entry (no files written), beside run_evaluation; label maps per label too.
+from topobench.label_evaluation import evaluate_folders  # noqa: E402
