@@ -31,12 +31,19 @@ import cc3d
 import numpy as np
 
 from topobench.masks import as_mask_pair, resolve_connectivity
-from topobench.metrics import _bm_kernels as kernels
 from topobench.metrics._parallel import map_windows
 from topobench.metrics.window_errors import window_views
 from topobench.metrics.windows import Window
 
 __all__ = ["BettiMatchingError", "betti_matching_counts", "betti_matching_error"]
+
+
+def _kernels():  # noqa: ANN202 - the module
+    """The compiled kernels, imported on first use: numba costs ~110 MiB and a second of import
+    time, which no other metric should pay."""
+    from topobench.metrics import _bm_kernels
+
+    return _bm_kernels
 
 
 @dataclass(frozen=True)
@@ -133,22 +140,22 @@ def _vertex_counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # dimension 0: finite pairs are all components but the oldest
     nx, ny = _components(x), _components(y)
     e = (lambda a: a[None]) if ndim == 2 else (lambda a: a)
-    m0 = kernels.dim0_matched(e(u8), e(x8), e(y8)) if (nx > 1 and ny > 1) else 0
+    m0 = _kernels().dim0_matched(e(u8), e(x8), e(y8)) if (nx > 1 and ny > 1) else 0
     out[:, 0] = (m0, max(nx - 1, 0) - m0, max(ny - 1, 0) - m0)
     # top dimension: dual union-find
     top = ndim - 1
     if min(x.shape) < 2:  # no top cells: nothing to merge in the dual, nothing to clear
         if ndim == 3:
             zero = np.zeros(x.size * 3, dtype=np.uint8)
-            m1, p1x, p1y = kernels.dim1_counts_3d(x, y, [zero, zero, zero])
+            m1, p1x, p1y = _kernels().dim1_counts_3d(x, y, [zero, zero, zero])
             out[:, 1] = (m1, p1x - m1, p1y - m1)
         return out
     record = ndim == 3
-    res = kernels.top_dim_counts(x8, y8, _cube_flags(x), _cube_flags(y), _cube_flags(u), record)
+    res = _kernels().top_dim_counts(x8, y8, _cube_flags(x), _cube_flags(y), _cube_flags(u), record)
     mt, px, py = res[:3]
     out[:, top] = (mt, px - mt, py - mt)
     if ndim == 3:
-        m1, p1x, p1y = kernels.dim1_counts_3d(x, y, res[3])
+        m1, p1x, p1y = _kernels().dim1_counts_3d(x, y, res[3])
         out[:, 1] = (m1, p1x - m1, p1y - m1)
     return out
 
