@@ -26,6 +26,9 @@ if [ "${1:-core}" = "full" ]; then
   # timm -> torchvision chain) would pull a newer, multi-GB CUDA build.
   pip_install "torch==2.13.0"
   pip_install -e ".[torch,dask,nnunet,test]" "torch==2.13.0"
+  # Betti-Matching-3D, the reference of the Betti matching tests, ships compiled inside the
+  # topolosses wheel; its own dependencies (another torch, OpenCV) are not needed for it.
+  pip_install --no-deps topolosses
 else
   pip_install -e .
 fi
