@@ -610,16 +610,8 @@ def _sort_cases(path: Path, columns: Sequence[str]) -> None:
     """Rewrite ``cases.csv`` in case-name order (workers finish out of order); atomic."""
     rows = _read_cases(path, columns, repair=False)
     ordered = sorted(rows, key=lambda row: row["case"])
-    if ordered == rows:
-        return
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        f.write(_csv_line(columns))
-        for row in ordered:
-            f.write(_csv_line([row[c] for c in columns]))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    if ordered != rows:
+        _rewrite(path, columns, ordered)
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:

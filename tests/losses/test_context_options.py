@@ -78,7 +78,7 @@ def test_bad_options_are_refused() -> None:
     logits, target = _case()
     with pytest.raises(InvalidParameterError, match="ce_normalization"):
         context_loss(logits, target, gamma=0.2, ce_normalization="pixels")
-    with pytest.raises(InvalidParameterError, match="smooth"):
+    with pytest.raises(InvalidParameterError, match="mask_smooth must be a positive number"):
         context_loss(logits, target, gamma=0.2, mask_smooth=0.0)
 
 

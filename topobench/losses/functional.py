@@ -235,8 +235,12 @@ def _check_common(reduction: str, smooth: float) -> None:
         raise InvalidParameterError(
             f"reduction must be one of {', '.join(_REDUCTIONS)}, got {reduction!r}"
         )
-    if not isinstance(smooth, numbers.Real) or isinstance(smooth, bool) or not smooth > 0:
-        raise InvalidParameterError(f"smooth must be a positive number, got {smooth!r}")
+    _check_smooth("smooth", smooth)
+
+
+def _check_smooth(name: str, value: float) -> None:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value > 0:
+        raise InvalidParameterError(f"{name} must be a positive number, got {value!r}")
 
 
 def dice_ce_loss(
@@ -395,7 +399,7 @@ def context_loss(
         )
     if mask_smooth is None:
         mask_smooth = smooth
-    _check_common(reduction, mask_smooth)
+    _check_smooth("mask_smooth", mask_smooth)
     labels = prepare(pred_logits, target)
     pred_logits = _full_precision(pred_logits)
     pixel, prob, tgt, ce_map = _pixel_loss(pred_logits, labels, alpha, smooth)
