@@ -28,13 +28,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import cc3d
 import edt as _edt
 import numpy as np
 from scipy import ndimage as ndi
 
 from topobench.errors import InvalidMaskError, InvalidParameterError
 from topobench.masks import _is_tensor, as_mask, map_mask_pairs, to_numpy
+from topobench.metrics.topology import label_components
 
 __all__ = [
     "Backend",
@@ -202,10 +202,7 @@ def _error_boxes(error: np.ndarray, margin: int) -> list[tuple[slice, ...]] | No
 
     ``None`` when the boxes would cover much of the array (then whole-array work is cheaper).
     """
-    # uint8, not bool: cc3d 4.1.1 labels some background pixels of 2D bool input (8-connected)
-    labels = cc3d.connected_components(
-        error.view(np.uint8), connectivity=_FULL_CONNECTIVITY[error.ndim]
-    )
+    labels, _ = label_components(error, _FULL_CONNECTIVITY[error.ndim])
     boxes = [
         [(max(sl.start - margin, 0), min(sl.stop + margin, n)) for sl, n in zip(obj, error.shape)]
         for obj in ndi.find_objects(labels)

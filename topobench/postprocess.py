@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import cc3d
 import numpy as np
 
 from topobench.critical import Backend, resolve_backend
 from topobench.masks import as_mask, map_mask_pairs, resolve_connectivity
+from topobench.metrics.topology import label_components
 
 __all__ = ["keep_supported"]
 
@@ -27,8 +27,7 @@ def _keep_supported_one(ft: np.ndarray, pre: np.ndarray, connectivity: int | Non
     c = resolve_connectivity(connectivity, ft.ndim)
     if not ft.any():
         return ft.copy()
-    # uint8, not bool: cc3d 4.1.1 labels some background pixels of 2D bool input (8-connected)
-    labels = cc3d.connected_components(ft.view(np.uint8), connectivity=c)
+    labels, _ = label_components(ft, c)  # background stays 0 (cc3d's 2D bool path: see there)
     supported = np.unique(labels[ft & pre])
     keep = np.zeros(int(labels.max()) + 1, dtype=bool)
     keep[supported] = True

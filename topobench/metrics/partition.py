@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cc3d
 import numpy as np
 
 from topobench.masks import as_mask_pair, resolve_connectivity
+from topobench.metrics.topology import label_components
 
 __all__ = ["PartitionScores", "adapted_rand_error", "partition_scores", "vi_merge", "vi_split"]
 
@@ -96,8 +96,8 @@ def partition_scores(
 
     p, t = as_mask_pair(pred, target)
     c = resolve_connectivity(connectivity, p.ndim)
-    lp = cc3d.connected_components(p, connectivity=c).astype(np.int64, copy=False)
-    lt = cc3d.connected_components(t, connectivity=c).astype(np.int64, copy=False)
+    lp = label_components(p, c)[0].astype(np.int64, copy=False)
+    lt = label_components(t, c)[0].astype(np.int64, copy=False)
     if not t.any():
         if not p.any():
             return PartitionScores(0.0, 0.0, 0.0)
