@@ -6,8 +6,8 @@ Algorithm (no persistence computation needed):
 - holes / cavities: background components under the dual connectivity in the mask padded by one
   background pixel on every side, minus the outer one. That is ``beta1`` in 2D and ``beta2`` in 3D.
 - 3D ``beta1 = beta0 + beta2 - chi``, with ``chi`` the Euler characteristic of the foreground
-  complex, counted exactly from the histogram of 2x2x2 configurations (a look-up table gives each
-  configuration's share of vertices, edges, faces and cubes).
+  complex, ``sum (-1)^dim`` over its cells, each kind of cell counted by one ``count_nonzero``
+  of the mask reduced (OR / AND) over neighbour pairs along some axes (:func:`_euler_validated`).
 
 For ``c = 8 / 26`` the complex is the union of closed pixels / voxels; for ``c = 4 / 6`` it is the
 complex whose vertices are the foreground pixels (edges between 4/6-neighbours, squares and cubes
@@ -17,9 +17,8 @@ from ``top_dimensional_cells`` and from ``vertices``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
-from itertools import product
 
 import cc3d
 import numpy as np
@@ -29,7 +28,7 @@ from topobench.masks import as_mask, dual_connectivity, resolve_connectivity
 __all__ = ["betti_numbers", "euler_characteristic", "count_components", "label_components"]
 
 # Voxels processed per slab by the Euler counter: bounds the temporaries for large volumes.
-_EULER_SLAB_VOXELS = 1 << 24
+_EULER_SLAB_VOXELS = 1 << 20
 
 
 def _flat_view(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
@@ -230,124 +229,80 @@ def _background_components(mask: np.ndarray, connectivity: int) -> int:
     return count_components(padded, dual)
 
 
-@cache
-def _euler_lut(ndim: int, connectivity: int) -> np.ndarray:
-    """Each 2^ndim block configuration's share of chi, times 2^ndim (integers).
+def _subset_counts(
+    x: np.ndarray, axes: tuple[int, ...], op: np.ufunc, reduced: int = 0
+) -> Iterator[tuple[int, int]]:
+    """``(count, k)`` for every subset of ``axes``: the True entries of ``x`` reduced by ``op``
+    over the pairs of neighbours along each of the subset's ``k`` axes (depth first, so that at
+    most ``len(axes)`` reduced arrays are alive at a time)."""
+    if not axes:
+        yield int(np.count_nonzero(x)), reduced
+        return
+    axis, rest = axes[0], axes[1:]
+    yield from _subset_counts(x, rest, op, reduced)
+    if x.shape[axis] > 1:
+        lo = [slice(None)] * x.ndim
+        hi = [slice(None)] * x.ndim
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        yield from _subset_counts(op(x[tuple(hi)], x[tuple(lo)]), rest, op, reduced + 1)
 
-    A block is the 2x2 (2x2x2) group of pixels around one lattice vertex; bit ``k`` of the
-    configuration code is the pixel at offset ``offsets[k]``.
+
+def _signed_cells(block: np.ndarray, n_own: int, op: np.ufunc, closed: bool) -> int:
+    """Signed cell count of the rows ``block[:n_own]`` (``block`` may hold the next row too).
+
+    Cells of the subsets without axis 0 belong to the own rows; those of the subsets with it to
+    the pairs of rows (own row, next row), so slabs that share one row count every cell once.
     """
-    offsets = list(product((0, 1), repeat=ndim))
-    size = 1 << ndim
-    lut = np.zeros(1 << size, dtype=np.int64)
-    for code in range(1 << size):
-        on = {off for k, off in enumerate(offsets) if code >> k & 1}
-        count = len(on)
-        if connectivity in (8, 26):
-            # Closed pixels/voxels. Cells incident to the centre vertex: the vertex (weight 1),
-            # 2*ndim half-edges (weight 1/2), faces (weight 1/4), in 3D cubes (weight 1/8).
-            total = size * (count > 0)
-            for axis in range(ndim):
-                for side in (0, 1):  # edge along +/- axis: touched by the pixels on that side
-                    if any(off[axis] == side for off in on):
-                        total -= size // 2
-            if ndim == 2:
-                total += count  # 4 quarter squares = the pixels themselves, weight 1/4 each
-            else:
-                for axis in range(3):  # faces perpendicular to axis: pairs differing in axis
-                    for off in product((0, 1), repeat=2):
-                        a = list(off)
-                        a.insert(axis, 0)
-                        b = list(off)
-                        b.insert(axis, 1)
-                        if tuple(a) in on or tuple(b) in on:
-                            total += 2
-                total -= count
-        else:
-            # Vertex complex: pixels are vertices (weight 1/2^ndim each), block edges between
-            # neighbours, block faces, and in 3D the block cube.
-            total = count
-            n_edges = sum(
-                1
-                for a in on
-                for b in on
-                if a < b and sum(x != y for x, y in zip(a, b)) == 1
-            )
-            if ndim == 2:
-                total += -2 * n_edges + 4 * (count == 4)
-            else:
-                n_faces = 0
-                for axis in range(3):
-                    for side in (0, 1):
-                        if all(off in on for off in offsets if off[axis] == side):
-                            n_faces += 1
-                total += -2 * n_edges + 4 * n_faces - 8 * (count == 8)
-        lut[code] = total
-    return lut
-
-
-def _plane_codes(padded: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Codes (bits 0..3) of the 2x2 blocks of the last two axes of ``padded`` (bool), in ``out``.
-
-    ``out`` (uint8, shape ``padded.shape`` minus one on each of the last two axes) is filled in
-    place: ``out = 2 * out + pixel`` from the highest bit down, with no temporaries.
-    """
-    h, w = out.shape[-2:]
-    offsets = list(product((0, 1), repeat=2))
-    for dy, dx in reversed(offsets):
-        view = padded[..., dy: dy + h, dx: dx + w].view(np.uint8)
-        if (dy, dx) == offsets[-1]:
-            np.copyto(out, view)
-        else:
-            out <<= 1
-            out |= view
-    return out
-
-
-def _block_codes(padded: np.ndarray) -> np.ndarray:
-    """Configuration code of every 2^ndim block of ``padded`` (bool), as uint8.
-
-    Bit ``k`` is the pixel at offset ``product((0, 1), repeat=ndim)[k]``. In 3D the 2x2 codes of
-    each slice are built once and shared by the two blocks layers that slice belongs to.
-    """
-    if padded.ndim == 2:
-        return _plane_codes(padded, np.empty((padded.shape[0] - 1, padded.shape[1] - 1), np.uint8))
-    plane = _plane_codes(padded, np.empty((padded.shape[0],) + tuple(
-        s - 1 for s in padded.shape[1:]), np.uint8))
-    codes = plane[1:].copy()
-    codes <<= 4
-    codes |= plane[:-1]
-    return codes
-
-
-def _histogram(codes: np.ndarray, length: int) -> np.ndarray:
-    """Histogram of the non-zero codes (code 0, an empty block, has no share of chi)."""
-    flat = codes.reshape(-1)
-    return np.bincount(flat[flat != 0], minlength=length)
+    ndim = block.ndim
+    rest = tuple(range(1, ndim))
+    parts = [_subset_counts(block[:n_own], rest, op)]
+    if block.shape[0] > 1:
+        parts.append(_subset_counts(op(block[1:], block[:-1]), rest, op, 1))
+    total = 0
+    for part in parts:
+        for count, k in part:
+            # closed cells: reducing k axes leaves a cell of dimension ndim - k; vertex complex:
+            # a cell of dimension k
+            total += -count if (ndim - k if closed else k) % 2 else count
+    return total
 
 
 def _euler_validated(m: np.ndarray, c: int) -> int:
-    lut = _euler_lut(m.ndim, c)
-    hist = np.zeros(lut.shape[0], dtype=np.int64)
-    if m.ndim == 2:
-        hist += _histogram(_block_codes(np.pad(m, 1)), lut.shape[0])
-    else:
-        # Slabs along z, each with its one-slice overlap, so temporaries stay small.
-        per_slice = (m.shape[1] + 2) * (m.shape[2] + 2)
-        step = max(1, _EULER_SLAB_VOXELS // per_slice)
-        n_corners = m.shape[0] + 1  # block corners along z in the padded volume
-        slab = np.zeros((min(step, n_corners) + 1, m.shape[1] + 2, m.shape[2] + 2), dtype=bool)
-        for z0 in range(0, n_corners, step):
-            z1 = min(z0 + step, n_corners)
-            # padded slices z0 .. z1 (inclusive) hold the voxels m[z0-1 .. z1-1]
-            lo, hi = max(z0 - 1, 0), min(z1, m.shape[0])
-            part = slab[: z1 - z0 + 1]
-            if z0 == 0 or z1 == n_corners:  # the padding slices; the rest is overwritten
-                part.fill(False)
-            part[lo - (z0 - 1): hi - (z0 - 1), 1:-1, 1:-1] = m[lo:hi]
-            hist += _histogram(_block_codes(part), lut.shape[0])
-    total = int(hist @ lut)
-    return total >> m.ndim  # exact: the shares add up to a multiple of 2^ndim
+    """chi = sum over cells of (-1)^dim, the cells counted by reducing neighbour pairs.
+
+    8 / 26 (union of closed pixels / voxels): a cell is in the union when one of the pixels
+    around it is; with the mask padded by background, OR over the pairs of neighbours along a
+    set of ``k`` axes marks the cells of dimension ``ndim - k`` (``k = ndim``: the vertices,
+    2x2x2 blocks). 4 / 6 (vertex complex): AND over the pairs marks the cells of dimension
+    ``k`` (edges between neighbours, squares, cubes with all corners foreground). Each count
+    is one ``np.count_nonzero`` of bool arrays: no codes, no histogram. Slabs along axis 0 of
+    about ``_EULER_SLAB_VOXELS`` keep the temporaries small (and in cache).
+    """
+    closed = c in (8, 26)
+    op = np.logical_or if closed else np.logical_and
+    per_row = int(np.prod([s + 2 if closed else s for s in m.shape[1:]]))
+    step = max(1, _EULER_SLAB_VOXELS // max(1, per_row))
+    total = 0
+    if not closed:
+        for z0 in range(0, m.shape[0], step):
+            z1 = min(z0 + step, m.shape[0])
+            total += _signed_cells(m[z0: z1 + 1], z1 - z0, op, closed)
+        return total
+    # padded rows 0 .. n + 1: row p holds m[p - 1], rows 0 and n + 1 are background
+    n_rows = m.shape[0] + 2
+    buf = np.zeros((min(step, n_rows) + 1,) + tuple(s + 2 for s in m.shape[1:]), dtype=bool)
+    inner = (slice(1, -1),) * (m.ndim - 1)
+    for p0 in range(0, n_rows, step):
+        p1 = min(p0 + step, n_rows)
+        block = buf[: min(p1 + 1, n_rows) - p0]
+        for r in range(block.shape[0]):  # the padding rows; the others are overwritten
+            if p0 + r in (0, n_rows - 1):
+                block[r] = False
+        lo, hi = max(p0, 1), min(p0 + block.shape[0], n_rows - 1)
+        if lo < hi:
+            block[(slice(lo - p0, hi - p0),) + inner] = m[lo - 1: hi - 1]
+        total += _signed_cells(block, p1 - p0, op, closed)
+    return total
 
 
 def euler_characteristic(mask: np.ndarray, *, connectivity: int | None = None) -> int:
