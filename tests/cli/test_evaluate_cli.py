@@ -402,7 +402,7 @@ def test_output_files_do_not_depend_on_the_locale_encoding(tmp_path):
     code = (
         "import warnings; "
         "warnings.filterwarnings('error', category=EncodingWarning, module='topobench'); "
-        "from topobench.evaluate import run_evaluation, summary_table; "
+        "from topobench.evaluate import run_evaluation; "
         "r = run_evaluation('pred', 'gt', 'out', workers=1); assert r.ok, r.failures; "
         "r = run_evaluation('pred', 'gt', 'out', workers=1, resume=True); assert r.ok"
     )

@@ -165,8 +165,8 @@ def test_resume_of_rows_without_fingerprint_evaluates_them_again(tmp_path, folde
 # --------------------------------------------------------------------------------------------
 
 _HOLD = (
-    "import sys, time; from pathlib import Path; from topobench.evaluate import _OutputLock; "
-    "lock = _OutputLock(Path(sys.argv[1])); lock.acquire(); print('locked', flush=True); "
+    "import sys, time; from pathlib import Path; from topobench.evaluate.lock import OutputLock; "
+    "lock = OutputLock(Path(sys.argv[1])); lock.acquire(); print('locked', flush=True); "
     "time.sleep(60)"
 )
 
@@ -218,7 +218,7 @@ def test_lock_is_held_while_a_process_pool_or_dask_run_writes(tmp_path, folders,
 
 
 def test_stale_pid_file_without_flock_is_taken_over(tmp_path, folders, monkeypatch):
-    import topobench.evaluate as ev
+    import topobench.evaluate.lock as ev
 
     pred, gt, _, _ = folders
     out = tmp_path / "res"
@@ -279,7 +279,7 @@ def test_nifti_pairs_on_different_grids_are_refused_by_name(tmp_path):
 
 
 def test_spacing_is_passed_to_metrics_that_take_it(tmp_path, monkeypatch):
-    import topobench.evaluate as ev
+    import topobench.evaluate.case as ev
 
     seen = []
 
@@ -465,10 +465,10 @@ def test_a_full_disk_ends_the_run_with_a_resume_message(tmp_path, folders, monke
 
 
 def test_a_full_disk_while_writing_cases_csv_is_a_clean_error(tmp_path, folders, monkeypatch):
-    import topobench.evaluate as ev
+    import topobench.evaluate.store as ev
 
     pred, gt, _, _ = folders
-    real = ev._LineLog.append
+    real = ev.LineLog.append
     calls = []
 
     def append(self, values, **kwargs):
@@ -478,7 +478,7 @@ def test_a_full_disk_while_writing_cases_csv_is_a_clean_error(tmp_path, folders,
                 raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
         real(self, values, **kwargs)
 
-    monkeypatch.setattr(ev._LineLog, "append", append)
+    monkeypatch.setattr(ev.LineLog, "append", append)
     result = _evaluate(pred, gt, "-o", tmp_path / "res", "-j", "1")
     assert result.exit_code == 2
     assert "no space left" in result.output and "--resume" in result.output

@@ -165,8 +165,9 @@ def evaluate_command(
     Exit status: 0 when every case succeeded, 1 when some case failed or had no partner,
     2 for a usage error.
     """
-    from topobench.evaluate import CaseResult, run_evaluation, summary_table
+    from topobench.evaluate import CaseResult, run_evaluation
     from topobench.metrics import resolve_protocol
+    from topobench.results.render import summary_table
 
     if fmt not in ("rich", "md", "latex", "json"):
         raise typer.BadParameter(
@@ -301,7 +302,7 @@ def _listed(cases: tuple[str, ...], n: int = 10) -> str:
 
 
 def _rich_summary(summary: dict) -> Table:
-    from topobench.evaluate import format_value, metric_label
+    from topobench.results.render import format_value, metric_label
 
     proto = summary["config"]["protocol"]
     table = Table(
@@ -401,7 +402,7 @@ def _evaluate_labels(
 
 
 def _label_rows(summary: dict) -> tuple[list[str], list[tuple[str, list[str]]]]:
-    from topobench.evaluate import format_value, metric_label
+    from topobench.results.render import format_value, metric_label
 
     per_label = summary["labels"]
     metrics: list[str] = []

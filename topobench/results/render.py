@@ -10,12 +10,14 @@ with its spread, count and paired statistics in extra columns.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
-from topobench import __version__
+from topobench import __version__, catalog
+from topobench.catalog import METRICS
 from topobench.errors import InvalidParameterError
 from topobench.results.tables import Cell, Column, ResultTable, TableRow
 
@@ -289,3 +291,65 @@ def tables_to_csv(tables: Sequence[ResultTable]) -> str:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, float_format="%.10g")
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation summaries (``topobench evaluate``'s summary.json)
+
+_PERCENT_METRICS = frozenset(m.name for m in METRICS.values() if m.percent)
+
+
+def format_value(value: float | None, metric: str) -> str:
+    """A statistic as printed in tables: percent with 2 decimals or a count with 3."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * value:.2f}" if metric in _PERCENT_METRICS else f"{value:.3f}"
+
+
+def metric_label(metric: str) -> str:
+    """Display name of a metric column (``e0_gt`` -> ``e0-Gt``, ``dice`` -> ``Dice (%)``)."""
+    return catalog.metric_label(metric, unit=True)
+
+
+def summary_table(summary: dict[str, Any], fmt: Literal["md", "latex"] = "md") -> str:
+    """Render an evaluation's ``summary.json`` statistics as a Markdown or LaTeX table.
+
+    Dice, clDice and AGS are shown in percent (as the paper's tables); the first line is a
+    comment with the topobench version and the protocol.
+    """
+    stats = summary["metrics"]
+    proto = summary["config"]["protocol"]
+    config = ", ".join(
+        f"{k}={v}" for k, v in proto.items() if k not in ("topobench_version", "metrics")
+    )
+    if summary["config"].get("threshold") is not None:
+        config += f", threshold={summary['config']['threshold']}"
+    note = (
+        f"topobench {summary['topobench_version']}; {summary['n_succeeded']} cases, "
+        f"{summary['n_failed']} failures; {config}"
+    )
+    rows = [
+        (
+            metric_label(m),
+            format_value(s["mean"], m),
+            format_value(s["std"], m),
+            format_value(s["median"], m),
+            str(s["n"]),
+        )
+        for m, s in stats.items()
+    ]
+    head = ("metric", "mean", "std", "median", "n")
+    if fmt == "md":
+        lines = [f"<!-- {note} -->", "| " + " | ".join(head) + " |", "|---|---:|---:|---:|---:|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+    elif fmt == "latex":
+        lines = [f"% {note}".replace("_", r"\_"), r"\begin{tabular}{lrrrr}", r"\toprule"]
+        lines.append(" & ".join(head) + r" \\")
+        lines.append(r"\midrule")
+        for r in rows:
+            lines.append(" & ".join(c.replace("%", r"\%").replace("_", r"\_") for c in r) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+    else:
+        raise InvalidParameterError(f"format must be 'md' or 'latex', got {fmt!r}")
+    return "\n".join(lines) + "\n"
+
