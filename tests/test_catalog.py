@@ -87,11 +87,13 @@ def test_finetuning_length_agrees_between_train_and_nnunet(tmp_path: Path) -> No
 
 
 def test_run_format_is_one_name() -> None:
+    from topobench import run_record as record_module
+    from topobench.catalog import RUN_FORMATS_READ
     from topobench.nnunet.evaluation import run_record
-    from topobench.results import records
     from topobench.training import runner
 
-    assert runner.RUN_FORMAT is records.RUN_FORMAT is RUN_FORMAT
+    assert runner.RUN_FORMAT is record_module.RUN_FORMAT is RUN_FORMAT
+    assert RUN_FORMATS_READ[-1] == RUN_FORMAT and "topobench-run/1" in RUN_FORMATS_READ
     assert run_record({"loss": "closs"}, {})["format"] == RUN_FORMAT
     text = (DOCS / "training.md").read_text(encoding="utf-8")
     assert f'`format` ("{RUN_FORMAT}")' in text

@@ -24,6 +24,7 @@ __all__ = [
     "LOSSES",
     "METRICS",
     "RUN_FORMAT",
+    "RUN_FORMATS_READ",
     "LossInfo",
     "MetricInfo",
     "finetune_epoch_count",
@@ -32,8 +33,12 @@ __all__ = [
     "metric_names",
 ]
 
-#: Format name written into every run record (``run.json``) by topobench's trainers.
-RUN_FORMAT = "topobench-run/1"
+#: Format name written into every run record (``run.json``) by topobench's trainers: version 2
+#: keeps each prediction variant's per-case figures in ``evaluation/<variant>/cases.csv``.
+RUN_FORMAT = "topobench-run/2"
+#: Run record formats the results reader accepts (version 1: ``metrics_<variant>.csv`` beside
+#: ``run.json``).
+RUN_FORMATS_READ: tuple[str, ...] = ("topobench-run/1", "topobench-run/2")
 
 #: Share of the pretraining epochs that fine-tuning runs (the paper: 50 of 1000).
 FINETUNE_FRACTION = 0.05

@@ -8,6 +8,7 @@ fractions by 100 when they render them. Run-level figures (timings) have an empt
 
 from __future__ import annotations
 
+import csv
 import json
 import warnings
 from collections.abc import Iterable, Mapping
@@ -18,8 +19,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from topobench.catalog import LOSSES, METRICS, RUN_FORMAT, metric_names
+from topobench.catalog import LOSSES, METRICS, metric_names
 from topobench.errors import ReadError
+from topobench.run_record import (
+    CaseRow,
+    RunRecord,
+    read_run_record,
+    variant_cases_path,
+)
 
 #: Columns of the tidy table, in order.
 TIDY_COLUMNS: tuple[str, ...] = (
@@ -88,11 +95,12 @@ FRACTION_METRICS: frozenset[str] = frozenset(m.name for m in METRICS.values() if
 #: Critical pixel mask of each loss (``make_loss`` names), used when a run record leaves it null.
 CRITICAL_MASK_OF_LOSS: dict[str, str] = {name: info.critical_mask for name, info in LOSSES.items()}
 _NON_METRIC_COLUMNS = frozenset({"case", "seconds", "shape"})
-_RUN_FILES = (
-    ("metrics_pretrained.csv", None),
-    ("metrics_raw.csv", "without"),
-    ("metrics_postprocessed.csv", "with"),
-)
+#: The tidy ``postprocessing`` of each prediction variant's rows (None: the pretrained model).
+_VARIANT_ROWS: dict[str, str | None] = {
+    "pretrained": None,
+    "raw": "without",
+    "postprocessed": "with",
+}
 
 
 def empty_tidy() -> pd.DataFrame:
@@ -219,44 +227,37 @@ def read_run(run_dir: str | Path, *, include_running: bool = False,
 
 def _run_rows(run_dir: Path, *, include_running: bool, run_id: str | None = None) -> pd.DataFrame:
     """Tidy rows of one run, not yet normalised (see :func:`read_run`)."""
-    record = _read_json(run_dir / "run.json")
-    fmt = record.get("format")
-    if fmt != RUN_FORMAT:
-        raise ReadError(f"{run_dir / 'run.json'}: expected format {RUN_FORMAT!r}, got {fmt!r}")
-    if record.get("status", "complete") != "complete" and not include_running:
+    record = read_run_record(run_dir / "run.json")
+    if record.status != "complete" and not include_running:
         return pd.DataFrame(columns=list(TIDY_COLUMNS))
-    for key in ("dataset", "loss", "method"):
-        if not isinstance(record.get(key), str):
-            raise ReadError(f"{run_dir / 'run.json'}: expected a string {key!r}, "
-                            f"got {record.get(key)!r}")
-    loss = record["loss"]
-    mask = record.get("critical_mask") or CRITICAL_MASK_OF_LOSS.get(loss, "")
-    finetune_epochs = record.get("finetune_epochs")
     base = {
         "run": run_id or run_dir.name,
-        "dataset": record["dataset"],
-        "pretrain_epochs": record.get("epochs"),
-        "fold": record.get("fold"),
-        "seed": record.get("seed"),
-        "device": record.get("device", ""),
-        "protocol": protocol_key(record.get("protocol") or {}, record.get("threshold")),
-        "topobench_version": record.get("topobench_version", ""),
+        "dataset": record.dataset,
+        "pretrain_epochs": record.epochs,
+        "fold": record.fold,
+        "seed": record.seed,
+        "device": record.device,
+        "protocol": protocol_key(record.protocol or {}, record.threshold),
+        "topobench_version": record.topobench_version,
     }
     fine_tuned = {
-        "method": record["method"],
-        "loss": loss,
-        "gamma": record.get("gamma"),
-        "alpha": record.get("alpha"),
-        "critical_mask": mask,
-        "finetune_epochs": finetune_epochs,
+        "method": record.method,
+        "loss": record.loss,
+        "gamma": record.gamma,
+        "alpha": record.alpha,
+        "critical_mask": record.critical_mask or CRITICAL_MASK_OF_LOSS.get(record.loss, ""),
+        "finetune_epochs": record.finetune_epochs,
     }
     pretrained = {"method": PRETRAINED_METHOD, "loss": "dice_ce", "critical_mask": "none"}
     parts = []
-    for name, postprocessing in _RUN_FILES:
-        path = run_dir / name
+    for variant, postprocessing in _VARIANT_ROWS.items():
+        path = variant_cases_path(run_dir, variant)
         if not path.is_file():
-            if record.get("status", "complete") == "complete":
-                raise ReadError(f"{run_dir}: complete run without {name}")
+            if record.status == "complete":
+                store = f"evaluation/{variant}/cases.csv"
+                what = (f"metrics_{variant}.csv" if record.format == "topobench-run/1"
+                        else f"{store} (nor metrics_{variant}.csv)")
+                raise ReadError(f"{run_dir}: complete run without {what}")
             continue
         config = dict(base, **(pretrained if postprocessing is None else fine_tuned))
         config["postprocessing"] = postprocessing or ""
@@ -265,9 +266,9 @@ def _run_rows(run_dir: Path, *, include_running: bool, run_id: str | None = None
     return pd.concat(parts, ignore_index=True)
 
 
-def _runtime_rows(record: Mapping[str, Any], config: dict[str, Any]) -> pd.DataFrame:
-    per_epoch = (record.get("seconds_per_epoch") or {}).get("finetune")
-    total = (record.get("seconds_total") or {}).get("finetune")
+def _runtime_rows(record: RunRecord, config: dict[str, Any]) -> pd.DataFrame:
+    per_epoch = record.seconds_per_epoch.get("finetune")
+    total = record.seconds_total.get("finetune")
     rows = []
     if per_epoch is not None:
         rows.append(dict(config, case="", metric="seconds_per_epoch", value=per_epoch))
@@ -279,7 +280,9 @@ def _runtime_rows(record: Mapping[str, Any], config: dict[str, Any]) -> pd.DataF
 def read_case_table(path: str | Path) -> pd.DataFrame:
     """Read a per-case metric CSV (``case`` then metric columns) as a wide table.
 
-    Columns ``seconds`` and ``shape`` are dropped; every other column must be numeric.
+    Each line is parsed as a :class:`topobench.run_record.CaseRow`: columns ``seconds`` and
+    ``shape`` are dropped, every other column must be numeric, an empty field is a metric not
+    measured (NaN in the table) and a NaN written out is refused.
 
     Raises
     ------
@@ -288,20 +291,29 @@ def read_case_table(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        # No NA parsing: case names such as "NA" or "null" are names, and an empty metric
-        # field is parsed as missing below.
-        frame = pd.read_csv(path, dtype={"case": str}, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ReadError(f"cannot read {path}: {exc}") from exc
-    if "case" not in frame.columns:
-        raise ReadError(f"{path}: expected a 'case' column, got {list(frame.columns)}")
-    frame["case"] = frame["case"].fillna("")
-    metrics = [c for c in frame.columns if c not in _NON_METRIC_COLUMNS]
-    for column in metrics:
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            frame[column] = _parse_numbers(frame[column].fillna(""), column, path,
-                                           allow_nan=False)
-    return frame[["case", *metrics]]
+    if not lines:
+        raise ReadError(f"cannot read {path}: no columns to parse from file")
+    header = lines[0]
+    if "case" not in header:
+        raise ReadError(f"{path}: expected a 'case' column, got {header}")
+    metrics = [c for c in header if c not in _NON_METRIC_COLUMNS]
+    rows = []
+    for number, fields in enumerate(lines[1:], start=2):
+        if not fields:
+            continue  # a blank line
+        if len(fields) > len(header):
+            raise ReadError(f"cannot read {path}: expected {len(header)} fields in line "
+                            f"{number}, saw {len(fields)}")
+        rows.append(CaseRow.from_row(dict(zip(header, fields)), origin=str(path), line=number))
+    table = {"case": [r.case for r in rows]}
+    for m in metrics:
+        table[m] = [r.metrics.get(m, np.nan) for r in rows]
+    return pd.DataFrame(table, columns=["case", *metrics]).astype(
+        {m: float for m in metrics})
 
 
 def _case_rows(wide: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
