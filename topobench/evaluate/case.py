@@ -282,7 +282,17 @@ def _read_files(task: CaseTask, pair: CasePair) -> _Inputs:
 def _read_arrays(task: CaseTask, case: ArrayCase) -> _Inputs:
     from topobench.masks import as_mask
 
-    pred = as_mask(case.pred, name=f"{case.case}: pred", threshold=task.threshold)
+    try:
+        pred = as_mask(case.pred, name=f"{case.case}: pred", threshold=task.threshold)
+    except (InvalidMaskError, TypeError) as exc:
+        arr = np.asarray(case.pred)
+        if task.threshold is None and arr.ndim in (2, 3) and _probability_like(arr):
+            raise _NotBinary(
+                f"{case.case}: the prediction holds {arr.dtype} values in "
+                f"[{arr.min():g}, {arr.max():g}], not a binary mask (a probability map?); "
+                "binarise it with threshold=..."
+            ) from exc
+        raise
     target = as_mask(case.target, name=f"{case.case}: target")
     spacing = None
     if case.spacing is not None:
@@ -290,6 +300,13 @@ def _read_arrays(task: CaseTask, case: ArrayCase) -> _Inputs:
 
         spacing = resolve_spacing(case.spacing, target.ndim)
     return _Inputs(pred, target, spacing or _given_spacing(task, target.ndim))
+
+
+def _probability_like(arr: np.ndarray) -> bool:
+    """Float values without NaN, or non-negative integers other than {0, 1} / {0, 255}."""
+    if np.issubdtype(arr.dtype, np.floating):
+        return not np.isnan(arr).any()
+    return np.issubdtype(arr.dtype, np.integer) and arr.size > 0 and arr.min() >= 0
 
 
 def _fingerprints(case: CasePair | ArrayCase) -> tuple[str, str]:

@@ -1,172 +1,57 @@
 """Running an evaluation: :func:`evaluate_cases` (any cases: files or arrays) and
 :func:`run_evaluation` (two folders: pairing, then :func:`evaluate_cases`'s steps).
 
-The steps, in order: validate the options (:func:`_options`), lock the output folder
-(:func:`_locked`), open the store and decide what resume keeps (:func:`_plan`), run a backend
-over the cases left (:func:`_results`), append each result to the store (:func:`_drain`), and
-sort the files and write the final summary (:func:`_finish`).
+The steps, in order: validate the options (:func:`~topobench.evaluate.plan.resolve_options`),
+lock the output folder (:func:`_locked`), decide what resume keeps
+(:func:`~topobench.evaluate.plan.make_plan`), open the store, run a backend over the cases left
+(:func:`_results`), append each result to the store (:func:`_drain`), and sort the files and
+write the final summary (:func:`_finish`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from topobench import __version__
 from topobench.errors import InvalidParameterError, TopobenchError
 from topobench.evaluate import backends
-from topobench.evaluate.case import ArrayCase, CaseResult, CaseTask, unchanged
-from topobench.evaluate.errors import DiskFullError, ResumeError
+from topobench.evaluate.case import ArrayCase, CaseResult, CaseTask
+from topobench.evaluate.errors import DiskFullError
 from topobench.evaluate.lock import OutputLock
-from topobench.evaluate.pairing import CasePair, Pairing, _bad_name, pair_files
+from topobench.evaluate.pairing import CasePair, pair_files
+from topobench.evaluate.plan import (
+    Options,
+    Plan,
+    Sources,
+    checked_cases,
+    make_plan,
+    resolve_options,
+)
 from topobench.evaluate.store import (
     CASES_FILE,
     INPUTS_FILE,
     SUMMARY_FILE,
     CaseStore,
-    count_rows,
-    existing_results,
     output_error,
     prepare_out,
     read_inputs,
     read_rows,
-    rewrite_csv,
     write_json_atomic,
 )
-from topobench.evaluate.summary import (
-    EvaluationReport,
-    config_differences,
-    has_e2,
-    metric_columns,
-    run_config,
-    summarize,
-)
+from topobench.evaluate.summary import EvaluationReport, summarize
 from topobench.io import MASK_SUFFIXES
-from topobench.metrics import Protocol, resolve_protocol
+from topobench.metrics import Protocol
 
 __all__ = ["evaluate_cases", "run_evaluation"]
 
 Case = CasePair | ArrayCase
 OnStart = Callable[[int, int], None]
 OnResult = Callable[[CaseResult], None]
-
-
-@dataclass(frozen=True)
-class _Options:
-    """The validated options of a run."""
-
-    protocol: Protocol
-    threshold: float | None = None
-    channel: int | None = None
-    spacing: float | tuple[float, ...] | None = None
-    maps_dir: Path | None = None
-    workers: int = 1
-    dask: str | None = None
-    dask_timeout: float = 30.0
-    resume: bool = False
-    overwrite: bool = False
-    dataset: str | None = None
-
-
-@dataclass(frozen=True)
-class _Sources:
-    """What the cases are and where they came from (recorded in ``summary.json``)."""
-
-    cases: tuple[Case, ...]
-    folders: dict[str, str] = field(default_factory=dict)  # pred_dir, target_dir, suffixes
-    provenance: dict[str, Any] | None = None
-    pairing: Pairing | None = None
-
-
-@dataclass
-class _Plan:
-    """What a run does: its columns, the rows resume keeps and the cases left to evaluate."""
-
-    config: dict[str, Any]
-    columns: list[str]
-    keep: bool  # append to the existing files (resume with results)
-    todo: list[Case]
-    kept: int = 0
-    reevaluated: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.time)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    not_binary: list[str] = field(default_factory=list)
-
-    @property
-    def metrics(self) -> list[str]:
-        return self.columns[2:-1]
-
-
-# --------------------------------------------------------------------------------------------
-# Step 1: options
-# --------------------------------------------------------------------------------------------
-
-
-def _checked_spacing(spacing: Any) -> float | tuple[float, ...] | None:
-    if spacing is None:
-        return None
-    from topobench.metrics.distance import resolve_spacing
-
-    values = (spacing,) if np.isscalar(spacing) else tuple(spacing)
-    checked = resolve_spacing(values, len(values))
-    return checked[0] if np.isscalar(spacing) else checked
-
-
-def _options(
-    protocol: str | Protocol,
-    overrides: Mapping[str, Any],
-    *,
-    threshold: float | None,
-    channel: int | None,
-    spacing: Any,
-    maps_dir: str | Path | None,
-    workers: int | None,
-    resume: bool,
-    overwrite: bool,
-    **rest: Any,
-) -> _Options:
-    """Resolve the protocol and check every option, before anything is written."""
-    proto = resolve_protocol(protocol, **overrides)
-    if threshold is not None and not math.isfinite(threshold):
-        raise InvalidParameterError(f"threshold must be a finite number, got {threshold}")
-    if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int)):
-        raise InvalidParameterError(f"channel must be an integer, got {channel!r}")
-    n_workers = workers if workers is not None else backends.available_cores()
-    if n_workers < 1:
-        raise InvalidParameterError(f"workers must be >= 1, got {workers}")
-    if resume and overwrite:
-        raise InvalidParameterError("resume and overwrite exclude each other")
-    return _Options(
-        proto, threshold, channel, _checked_spacing(spacing),
-        Path(maps_dir) if maps_dir is not None else None, n_workers,
-        resume=resume, overwrite=overwrite, **rest,
-    )
-
-
-def _checked_cases(cases: Sequence[Case]) -> tuple[Case, ...]:
-    out = tuple(cases)
-    seen: set[str] = set()
-    for case in out:
-        if not isinstance(case, (CasePair, ArrayCase)):
-            raise InvalidParameterError(
-                f"cases: expected CasePair or ArrayCase items, got {type(case).__name__}"
-            )
-        bad = _bad_name(case.case)
-        if bad:
-            raise InvalidParameterError(bad)
-        if case.case in seen:
-            raise InvalidParameterError(f"cases: the case name {case.case!r} is given twice")
-        seen.add(case.case)
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,86 +79,11 @@ def _locked(out: Path) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------------------------
-# Step 3: what to keep, what to run
-# --------------------------------------------------------------------------------------------
-
-
-def _recorded(out: Path, options: _Options, sources: _Sources, config: dict) -> dict[str, Any]:
-    """The previous ``summary.json`` of a resumed run, checked against this run's settings."""
-    try:
-        previous = json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise ResumeError(
-            f"{out}: cannot resume without a readable {SUMMARY_FILE} recording the metric "
-            "configuration"
-        ) from None
-    now = {"config": config, **sources.folders}
-    if sources.provenance is not None:
-        now["provenance"] = sources.provenance
-    diffs = config_differences(previous, now)
-    if diffs:
-        raise ResumeError(
-            f"{out}: cannot resume: the recorded configuration differs from this run's "
-            f"({'; '.join(diffs)}). Rows computed with the recorded settings would mix with "
-            "this run's. Resume with the recorded settings, or start again with "
-            "overwrite=True (or another output folder)"
-        )
-    return previous
-
-
-def _keep_unchanged(out: Path, plan: _Plan, cases: tuple[Case, ...]) -> None:
-    """Resume: keep only the rows whose inputs are still the ones they were computed from."""
-    cases_path = out / CASES_FILE
-    rows = read_rows(cases_path, plan.columns, repair=True)
-    recorded = read_inputs(out / INPUTS_FILE)
-    by_case = {c.case: c for c in cases}
-    kept: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for row in rows:
-        name = row["case"]
-        if name in seen:  # written twice (by a run before the folder was locked): once
-            continue
-        seen.add(name)
-        case, rec = by_case.get(name), recorded.get(name)
-        if case is None:
-            plan.dropped.append(name)
-        elif rec is None or not unchanged(case, rec):
-            plan.reevaluated.append(name)
-        else:
-            kept.append(row)
-    if len(kept) != len(rows):
-        rewrite_csv(cases_path, plan.columns, kept)
-    done = {row["case"] for row in kept}
-    plan.todo = [c for c in cases if c.case not in done]
-    plan.kept = len(kept)
-
-
-def _plan(out: Path, options: _Options, sources: _Sources) -> _Plan:
-    """Refuse to overwrite results by accident; on resume, check the settings, keep rows."""
-    config = run_config(options.protocol, options.threshold, options.channel, options.spacing)
-    n_rows = count_rows(out / CASES_FILE)
-    has_results = n_rows > 0
-    if has_results and not (options.resume or options.overwrite):
-        raise existing_results(out, n_rows)
-    resuming = options.resume and has_results
-    if resuming:
-        previous = _recorded(out, options, sources, config)
-        with_e2 = "e2" in (previous.get("columns") or [])
-    else:
-        with_e2 = has_e2(options.protocol, sources.cases)
-    columns = ["case", "shape", *metric_columns(options.protocol, 3 if with_e2 else 2), "seconds"]
-    plan = _Plan(config, columns, keep=resuming, todo=list(sources.cases))
-    if resuming:
-        _keep_unchanged(out, plan, sources.cases)
-    return plan
-
-
-# --------------------------------------------------------------------------------------------
 # Step 4: the backend
 # --------------------------------------------------------------------------------------------
 
 
-def _results(plan: _Plan, options: _Options) -> Iterator[CaseResult]:
+def _results(plan: Plan, options: Options) -> Iterator[CaseResult]:
     """The results of the cases left, from the backend the options ask for."""
     serial = options.dask is None and (options.workers == 1 or len(plan.todo) <= 1)
     # One case (or one worker): its windows use the cores instead, as threads.
@@ -296,7 +106,7 @@ def _results(plan: _Plan, options: _Options) -> Iterator[CaseResult]:
 
 
 def _summary(
-    out: Path, plan: _Plan, options: _Options, sources: _Sources, status: str
+    out: Path, plan: Plan, options: Options, sources: Sources, status: str
 ) -> dict[str, Any]:
     """``summary.json``'s content, from the rows on disk."""
     rows = read_rows(out / CASES_FILE, plan.columns, repair=False)
@@ -341,8 +151,8 @@ def _summary(
 def _drain(
     results: Iterator[CaseResult],
     store: CaseStore,
-    plan: _Plan,
-    options: _Options,
+    plan: Plan,
+    options: Options,
     on_result: OnResult | None,
 ) -> None:
     """Append each result to the store as it comes; a full disk for an error map stops."""
@@ -363,8 +173,8 @@ def _drain(
             )
 
 
-def _finish(out: Path, store: CaseStore, plan: _Plan, options: _Options,
-            sources: _Sources) -> EvaluationReport:
+def _finish(out: Path, store: CaseStore, plan: Plan, options: Options,
+            sources: Sources) -> EvaluationReport:
     """Sort the files, write the final summary and report."""
     store.finish()
     final = _summary(out, plan, options, sources, "complete")
@@ -378,14 +188,14 @@ def _finish(out: Path, store: CaseStore, plan: _Plan, options: _Options,
 
 def _run(
     out: Path,
-    options: _Options,
-    sources: _Sources,
+    options: Options,
+    sources: Sources,
     on_start: OnStart | None,
     on_result: OnResult | None,
 ) -> EvaluationReport:
     """The steps of a run, in order, with the output folder locked."""
     with _locked(out):
-        plan = _plan(out, options, sources)
+        plan = make_plan(out, options, sources)
         store = CaseStore(out, plan.columns, keep=plan.keep)
         try:
             for case, reason in sources.pairing.problems() if sources.pairing else ():
@@ -467,12 +277,12 @@ def evaluate_cases(
     ResumeError, OutputLockedError, OutputError, DiskFullError
         As in :func:`run_evaluation`.
     """
-    options = _options(
+    options = resolve_options(
         protocol, overrides, threshold=threshold, channel=None, spacing=None,
         maps_dir=maps_dir, workers=workers, resume=resume, overwrite=overwrite, dataset=dataset,
     )
     record = None if provenance is None else json.loads(json.dumps(dict(provenance)))
-    sources = _Sources(_checked_cases(cases), provenance=record)
+    sources = Sources(checked_cases(cases), provenance=record)
     return _run(Path(out_dir), options, sources, on_start, on_result)
 
 
@@ -562,7 +372,7 @@ def run_evaluation(
     OutputError, DiskFullError
         ``out_dir`` is a file or not writable, or a write failed (full disk: resume later).
     """
-    options = _options(
+    options = resolve_options(
         protocol, overrides, threshold=threshold, channel=channel, spacing=spacing,
         maps_dir=maps_dir, workers=workers, resume=resume, overwrite=overwrite, dataset=dataset,
         dask=dask, dask_timeout=dask_timeout,
@@ -578,5 +388,5 @@ def run_evaluation(
         "pred_suffix": pred_suffix,
         "target_suffix": target_suffix,
     }
-    sources = _Sources(pairing.pairs, folders=folders, pairing=pairing)
+    sources = Sources(pairing.pairs, folders=folders, pairing=pairing)
     return _run(Path(out_dir), options, sources, on_start, on_result)
