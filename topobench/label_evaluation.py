@@ -15,8 +15,6 @@ evaluated with :func:`topobench.metrics.evaluate_labels`.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import time
@@ -30,6 +28,8 @@ import numpy as np
 
 from topobench import __version__
 from topobench.errors import InvalidMaskError, InvalidParameterError, TopobenchError
+from topobench.evaluate.store import atomic_write_text, rewrite_csv
+from topobench.evaluate.summary import statistics
 from topobench.metrics import METRIC_NAMES, Protocol, resolve_protocol
 from topobench.metrics.distance import resolve_spacing
 from topobench.metrics.labels import (
@@ -245,49 +245,71 @@ def evaluate_folders(
         case that was evaluated; the metrics of a failed case are NaN). Pairing problems
         (files without a partner) are rows with an ``error`` too.
     """
-    import pandas as pd
-
     proto = resolve_protocol(protocol, **overrides)
     sp = _user_spacing(spacing)
     pairing = _pairs(pred_dir, target_dir, pred_suffix, target_suffix)
     n = _resolve_workers(workers)
-    rows: list[dict[str, Any]] = []
     if labels is None:
-        from topobench.evaluate import CaseTask, evaluate_pair
-
         if sp is not None:
             raise InvalidParameterError(
                 "spacing= applies to label maps here; for binary folders the file headers give it"
             )
-        tasks = [CaseTask(pair, proto, threshold=threshold, threads=1) for pair in pairing.pairs]
-        for result in _mapped(evaluate_pair, tasks, n):
-            rows.append({"case": result.case, "shape": _shape_text(result.shape),
-                         **result.metrics, "seconds": result.seconds, "error": result.error})
+        rows = _binary_rows(pairing, proto, threshold, n)
     else:
         if threshold is not None:
             raise InvalidParameterError("threshold applies to binary masks, not to label maps")
         specs = resolve_labels(labels, label_names=label_names)
-        label_tuple = tuple((s.name, s.value) for s in specs)
-        tasks = [_LabelTask(p.case, p.pred, p.target, label_tuple, merged, proto, sp)
-                 for p in pairing.pairs]
-        names = [s.name for s in specs] + ([MERGED] if merged else [])
-        for result in _mapped(_evaluate_label_task, tasks, n):
-            for name in names:
-                rows.append({"case": result.case, "label": name,
-                             "shape": _shape_text(result.shape),
-                             **result.metrics.get(name, {}), "seconds": result.seconds,
-                             "error": result.error})
-    for case, reason in pairing.problems():
-        rows.append({"case": case, "error": reason})
+        rows = _label_rows(pairing, specs, merged, proto, sp, n)
+    rows += [{"case": case, "error": reason} for case, reason in pairing.problems()]
+    return _frame(rows, labeled=labels is not None, protocol=proto)
+
+
+def _binary_rows(pairing: Any, proto: Protocol, threshold: float | None, workers: int) -> list:
+    """One row per case of binary folders, through the engine's per-case task."""
+    from topobench.evaluate import CaseTask, evaluate_pair
+
+    tasks = [CaseTask(pair, proto, threshold=threshold, threads=1) for pair in pairing.pairs]
+    return [
+        {"case": r.case, "shape": _shape_text(r.shape), **r.metrics, "seconds": r.seconds,
+         "error": r.error}
+        for r in _mapped(evaluate_pair, tasks, workers)
+    ]
+
+
+def _label_tasks(pairing: Any, specs: Sequence[Any], merged: bool, proto: Protocol,
+                 spacing: float | tuple[float, ...] | None) -> tuple[list[_LabelTask], list[str]]:
+    """The per-case tasks of label maps, and the label names of their rows (merged last)."""
+    label_tuple = tuple((s.name, s.value) for s in specs)
+    tasks = [_LabelTask(p.case, p.pred, p.target, label_tuple, merged, proto, spacing)
+             for p in pairing.pairs]
+    return tasks, [s.name for s in specs] + ([MERGED] if merged else [])
+
+
+def _label_rows(pairing: Any, specs: Sequence[Any], merged: bool, proto: Protocol,
+                spacing: float | tuple[float, ...] | None, workers: int) -> list:
+    """One row per case and label."""
+    tasks, names = _label_tasks(pairing, specs, merged, proto, spacing)
+    return [
+        {"case": r.case, "label": name, "shape": _shape_text(r.shape),
+         **r.metrics.get(name, {}), "seconds": r.seconds, "error": r.error}
+        for r in _mapped(_evaluate_label_task, tasks, workers)
+        for name in names
+    ]
+
+
+def _frame(rows: list[dict[str, Any]], *, labeled: bool, protocol: Protocol):
+    """The DataFrame of :func:`evaluate_folders`: columns in order, missing ones None."""
+    import pandas as pd
+
     frame = pd.DataFrame(rows)
     metrics = _metric_order(c for c in frame.columns)
-    lead = ["case"] + (["label"] if labels is not None else []) + ["shape"]
+    lead = ["case"] + (["label"] if labeled else []) + ["shape"]
     columns = lead + metrics + ["seconds", "error"]
     for col in columns:
         if col not in frame.columns:
             frame[col] = None
     frame = frame[columns]
-    frame.attrs["protocol"] = proto.to_dict()
+    frame.attrs["protocol"] = protocol.to_dict()
     return frame
 
 
@@ -339,14 +361,6 @@ class LabelEvaluationReport:
         return not self.failures
 
 
-def _stats(values: Sequence[float]) -> dict[str, Any]:
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        return {"mean": None, "std": None, "median": None, "n": 0}
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-            "median": float(np.median(arr)), "n": int(arr.size)}
-
-
 def summarize_labels(
     results: Sequence[LabelCaseResult], names: Sequence[str], metrics: Sequence[str]
 ) -> dict[str, dict[str, dict[str, Any]]]:
@@ -356,13 +370,13 @@ def summarize_labels(
     ok = [r for r in results if r.ok]
     for name in names:
         out[name] = {
-            m: _stats([r.metrics[name][m] for r in ok if m in r.metrics.get(name, {})])
+            m: statistics([r.metrics[name][m] for r in ok if m in r.metrics.get(name, {})])
             for m in metrics
         }
         out[name] = {m: s for m, s in out[name].items() if s["n"]}
     averages = [label_average(r.metrics) for r in ok]
     out[CLASS_AVERAGE] = {
-        m: s for m in metrics if (s := _stats([a[m] for a in averages if m in a]))["n"]
+        m: s for m in metrics if (s := statistics([a[m] for a in averages if m in a]))["n"]
     }
     return out
 
@@ -414,10 +428,7 @@ def run_label_evaluation(
     specs = resolve_labels(labels, label_names=label_names)
     sp = _user_spacing(spacing)
     pairing = _pairs(pred_dir, target_dir, pred_suffix, target_suffix)
-    label_tuple = tuple((s.name, s.value) for s in specs)
-    tasks = [_LabelTask(p.case, p.pred, p.target, label_tuple, merged, proto, sp)
-             for p in pairing.pairs]
-    names = [s.name for s in specs] + ([MERGED] if merged else [])
+    tasks, names = _label_tasks(pairing, specs, merged, proto, sp)
     results: list[LabelCaseResult] = []
     for result in _mapped(_evaluate_label_task, tasks, _resolve_workers(workers)):
         results.append(result)
@@ -426,38 +437,43 @@ def run_label_evaluation(
     metrics = _metric_order(
         m for r in results if r.ok for row in r.metrics.values() for m in row
     )
-    out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["case", "label", "shape", *metrics, "seconds"])
-    for r in sorted((r for r in results if r.ok), key=lambda r: r.case):
-        for name in names:
-            row = r.metrics.get(name, {})
-            writer.writerow([r.case, name, _shape_text(r.shape),
-                             *(repr(row[m]) if m in row else "" for m in metrics),
-                             f"{r.seconds:.4f}"])
-    (out / CASES_FILE).write_text(buf.getvalue(), encoding="utf-8")
     failures = tuple(sorted(
         [(r.case, r.error or "") for r in results if not r.ok] + pairing.problems()
     ))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["case", "reason"])
-    writer.writerows(failures)
-    (out / FAILURES_FILE).write_text(buf.getvalue(), encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_label_files(out, results, names, metrics, failures)
     summary = {
         "format": LABEL_SUMMARY_FORMAT,
         "topobench_version": __version__,
         "dataset": dataset,
         "pred_dir": str(pred_dir),
         "target_dir": str(target_dir),
-        "config": {"protocol": proto.to_dict(), "labels": dict(label_tuple), "merged": merged,
+        "config": {"protocol": proto.to_dict(), "labels": {s.name: s.value for s in specs},
+                   "merged": merged,
                    "spacing": sp if sp is None or isinstance(sp, float) else list(sp)},
         "n_cases": sum(r.ok for r in results),
         "n_failed": len(failures),
         "labels": summarize_labels(results, names, metrics),
     }
-    tmp = out / (SUMMARY_FILE + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    os.replace(tmp, out / SUMMARY_FILE)
+    atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2))
     return LabelEvaluationReport(out, summary["n_cases"], failures, summary)
+
+
+def _write_label_files(
+    out: Path,
+    results: Sequence[LabelCaseResult],
+    names: Sequence[str],
+    metrics: Sequence[str],
+    failures: Sequence[tuple[str, str]],
+) -> None:
+    """``cases.csv`` in long form (one row per case and label) and ``failures.csv``."""
+    rows = [
+        [r.case, name, _shape_text(r.shape),
+         *(repr(r.metrics.get(name, {})[m]) if m in r.metrics.get(name, {}) else ""
+           for m in metrics),
+         f"{r.seconds:.4f}"]
+        for r in sorted((r for r in results if r.ok), key=lambda r: r.case)
+        for name in names
+    ]
+    rewrite_csv(out / CASES_FILE, ["case", "label", "shape", *metrics, "seconds"], rows)
+    rewrite_csv(out / FAILURES_FILE, ["case", "reason"], failures)

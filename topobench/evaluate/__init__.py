@@ -99,8 +99,8 @@ def __getattr__(name: str) -> Any:
         from topobench.results import render
 
         return getattr(render, name)
+    if name == "evaluate_folders":  # imported on use: topobench.label_evaluation imports the engine
+        from topobench.label_evaluation import evaluate_folders
+
+        return evaluate_folders
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# The DataFrame entry (no files written), beside run_evaluation; label maps per label too.
-from topobench.label_evaluation import evaluate_folders  # noqa: E402
