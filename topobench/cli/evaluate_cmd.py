@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -44,152 +44,170 @@ def _window_override(text: str | None) -> tuple[bool, object]:
     return True, parse_window(text)
 
 
+# The options of ``topobench evaluate``, one alias each (the command's signature lists them).
+_PredDir = Annotated[Path, typer.Argument(help="Folder of predicted masks.")]
+_GtDir = Annotated[Path, typer.Argument(help="Folder of ground-truth masks.")]
+_Out = Annotated[
+    Path,
+    typer.Option("--out", "-o", help="Results folder (cases.csv, failures.csv, summary.json)."),
+]
+_Maps = Annotated[
+    Path | None,
+    typer.Option("--maps", help="Write an error map per case (missed/false connections) here."),
+]
+_Protocol = Annotated[
+    str, typer.Option("--protocol", "-p", help="Metric preset: roads|hrf|vessap|cld|default.")
+]
+_Window = Annotated[
+    str | None, typer.Option("--window", help=f"Betti-error and e0-Gt tiles. {_WINDOW_HELP}")
+]
+_BettiWindow = Annotated[str | None, typer.Option("--betti-window", help=_WINDOW_HELP)]
+_E0GtWindow = Annotated[str | None, typer.Option("--e0-gt-window", help=_WINDOW_HELP)]
+_CldiceWindow = Annotated[str | None, typer.Option("--cldice-window", help=_WINDOW_HELP)]
+_AgsWindow = Annotated[str | None, typer.Option("--ags-window", help=_WINDOW_HELP)]
+_Slices = Annotated[
+    bool | None,
+    typer.Option(
+        "--slices/--no-slices", help="Betti errors on each 2D slice along z (3D data)."
+    ),
+]
+_Connectivity = Annotated[
+    int | None,
+    typer.Option("--connectivity", "-c", help="Foreground connectivity: 4/8 (2D), 6/26 (3D)."),
+]
+_Metrics = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics", "-m", help=f"Comma-separated subset: {','.join(metric_names())}."
+    ),
+]
+_Threshold = Annotated[
+    float | None,
+    typer.Option(
+        "--threshold",
+        "-t",
+        help=(
+            "Binarise probability-map predictions as value > T (integer maps divided by "
+            "their dtype's maximum first: 255 for 8-bit, 65535 for 16-bit)."
+        ),
+    ),
+]
+_Channel = Annotated[
+    int | None,
+    typer.Option(
+        "--channel",
+        help="Class channel of nnU-Net --save_probabilities .npz predictions (with -t).",
+    ),
+]
+_PredSuffix = Annotated[
+    str, typer.Option("--pred-suffix", help="Name ending to drop, e.g. _pred.")
+]
+_GtSuffix = Annotated[
+    str, typer.Option("--gt-suffix", help="Name ending to drop, e.g. _mask.")
+]
+_Workers = Annotated[
+    int, typer.Option("--workers", "-j", help="Processes (0: all cores; 1: no pool).")
+]
+_Dask = Annotated[
+    str | None,
+    typer.Option("--dask", help="Dask scheduler address, or 'local' to start a LocalCluster."),
+]
+_Resume = Annotated[
+    bool, typer.Option("--resume", help="Continue an interrupted run in --out.")
+]
+_Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Discard earlier results in --out.")
+]
+_Dataset = Annotated[
+    str | None, typer.Option("--dataset", help="Data set name recorded in summary.json.")
+]
+_Fmt = Annotated[
+    str,
+    typer.Option(
+        "--format", "-f",
+        help="Summary as rich (table), md or latex (also saved), or json (summary.json's "
+        "content on stdout).",
+    ),
+]
+_Labels = Annotated[
+    str | None,
+    typer.Option(
+        "--labels",
+        help="Integer label maps: evaluate each of these labels (values or names, e.g. "
+        "1,2,3 or artery,vein) as its own structure, plus their union (merged).",
+    ),
+]
+_LabelNames = Annotated[
+    Path | None,
+    typer.Option(
+        "--label-names",
+        help="nnU-Net dataset.json naming the labels (default: GT_DIR/../dataset.json when "
+        "it exists).",
+    ),
+]
+_Merged = Annotated[
+    bool, typer.Option("--merged/--no-merged", help="With --labels: also the union.")
+]
+_Spacing = Annotated[
+    str | None,
+    typer.Option(
+        "--spacing",
+        help="Voxel size for the distances (hd95, assd, nsd) of files whose headers record "
+        "none: one number or ZxHxW / HxW, e.g. 0.6x0.3x0.3.",
+    ),
+]
+_Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")
+]
+
+
 def evaluate_command(
-    pred_dir: Annotated[Path, typer.Argument(help="Folder of predicted masks.")],
-    gt_dir: Annotated[Path, typer.Argument(help="Folder of ground-truth masks.")],
-    out: Annotated[
-        Path,
-        typer.Option("--out", "-o", help="Results folder (cases.csv, failures.csv, summary.json)."),
-    ] = Path("topobench-results"),
-    maps: Annotated[
-        Path | None,
-        typer.Option("--maps", help="Write an error map per case (missed/false connections) here."),
-    ] = None,
-    protocol: Annotated[
-        str, typer.Option("--protocol", "-p", help="Metric preset: roads|hrf|vessap|cld|default.")
-    ] = "default",
-    window: Annotated[
-        str | None, typer.Option("--window", help=f"Betti-error and e0-Gt tiles. {_WINDOW_HELP}")
-    ] = None,
-    betti_window: Annotated[str | None, typer.Option("--betti-window", help=_WINDOW_HELP)] = None,
-    e0_gt_window: Annotated[str | None, typer.Option("--e0-gt-window", help=_WINDOW_HELP)] = None,
-    cldice_window: Annotated[str | None, typer.Option("--cldice-window", help=_WINDOW_HELP)] = None,
-    ags_window: Annotated[str | None, typer.Option("--ags-window", help=_WINDOW_HELP)] = None,
-    slices: Annotated[
-        bool | None,
-        typer.Option(
-            "--slices/--no-slices", help="Betti errors on each 2D slice along z (3D data)."
-        ),
-    ] = None,
-    connectivity: Annotated[
-        int | None,
-        typer.Option("--connectivity", "-c", help="Foreground connectivity: 4/8 (2D), 6/26 (3D)."),
-    ] = None,
-    metrics: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics", "-m", help=f"Comma-separated subset: {','.join(metric_names())}."
-        ),
-    ] = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--threshold",
-            "-t",
-            help=(
-                "Binarise probability-map predictions as value > T (integer maps divided by "
-                "their dtype's maximum first: 255 for 8-bit, 65535 for 16-bit)."
-            ),
-        ),
-    ] = None,
-    channel: Annotated[
-        int | None,
-        typer.Option(
-            "--channel",
-            help="Class channel of nnU-Net --save_probabilities .npz predictions (with -t).",
-        ),
-    ] = None,
-    pred_suffix: Annotated[
-        str, typer.Option("--pred-suffix", help="Name ending to drop, e.g. _pred.")
-    ] = "",
-    gt_suffix: Annotated[
-        str, typer.Option("--gt-suffix", help="Name ending to drop, e.g. _mask.")
-    ] = "",
-    workers: Annotated[
-        int, typer.Option("--workers", "-j", help="Processes (0: all cores; 1: no pool).")
-    ] = 0,
-    dask: Annotated[
-        str | None,
-        typer.Option("--dask", help="Dask scheduler address, or 'local' to start a LocalCluster."),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted run in --out.")
-    ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Discard earlier results in --out.")
-    ] = False,
-    dataset: Annotated[
-        str | None, typer.Option("--dataset", help="Data set name recorded in summary.json.")
-    ] = None,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format", "-f",
-            help="Summary as rich (table), md or latex (also saved), or json (summary.json's "
-            "content on stdout).",
-        ),
-    ] = "rich",
-    labels: Annotated[
-        str | None,
-        typer.Option(
-            "--labels",
-            help="Integer label maps: evaluate each of these labels (values or names, e.g. "
-            "1,2,3 or artery,vein) as its own structure, plus their union (merged).",
-        ),
-    ] = None,
-    label_names: Annotated[
-        Path | None,
-        typer.Option(
-            "--label-names",
-            help="nnU-Net dataset.json naming the labels (default: GT_DIR/../dataset.json when "
-            "it exists).",
-        ),
-    ] = None,
-    merged: Annotated[
-        bool, typer.Option("--merged/--no-merged", help="With --labels: also the union.")
-    ] = True,
-    spacing: Annotated[
-        str | None,
-        typer.Option(
-            "--spacing",
-            help="Voxel size for the distances (hd95, assd, nsd) of files whose headers record "
-            "none: one number or ZxHxW / HxW, e.g. 0.6x0.3x0.3.",
-        ),
-    ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")
-    ] = False,
+    pred_dir: _PredDir,
+    gt_dir: _GtDir,
+    out: _Out = Path("topobench-results"),
+    maps: _Maps = None,
+    protocol: _Protocol = "default",
+    window: _Window = None,
+    betti_window: _BettiWindow = None,
+    e0_gt_window: _E0GtWindow = None,
+    cldice_window: _CldiceWindow = None,
+    ags_window: _AgsWindow = None,
+    slices: _Slices = None,
+    connectivity: _Connectivity = None,
+    metrics: _Metrics = None,
+    threshold: _Threshold = None,
+    channel: _Channel = None,
+    pred_suffix: _PredSuffix = "",
+    gt_suffix: _GtSuffix = "",
+    workers: _Workers = 0,
+    dask: _Dask = None,
+    resume: _Resume = False,
+    overwrite: _Overwrite = False,
+    dataset: _Dataset = None,
+    fmt: _Fmt = "rich",
+    labels: _Labels = None,
+    label_names: _LabelNames = None,
+    merged: _Merged = True,
+    spacing: _Spacing = None,
+    quiet: _Quiet = False,
 ) -> None:
     """Evaluate every prediction in PRED_DIR against the target with the same name in GT_DIR.
 
     Exit status: 0 when every case succeeded, 1 when some case failed or had no partner,
     2 for a usage error.
     """
-    from topobench.evaluate import CaseResult, run_evaluation
     from topobench.metrics import resolve_protocol
-    from topobench.results.render import summary_table
 
     if fmt not in ("rich", "md", "latex", "json"):
         raise typer.BadParameter(
             f"expected rich, md, latex or json, got {fmt!r}", param_hint="--format"
         )
     voxel = _parse_spacing(spacing)
-    overrides: dict[str, object] = {
-        "connectivity": connectivity,
-        "betti_slices": slices,
-        "metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
-    }
-    windows = {
-        "betti_window": betti_window or window,
-        "e0_gt_window": e0_gt_window or window,
-        "cldice_window": cldice_window,
-        "ags_window": ags_window,
-    }
-    for key, text in windows.items():
-        given, value = _window_override(text)
-        if given:  # "none" turns a preset's tiles back into the whole image
-            overrides[key] = "whole" if value is None else value
-
+    overrides = _protocol_overrides(
+        connectivity, slices, metrics,
+        betti_window=betti_window or window, e0_gt_window=e0_gt_window or window,
+        cldice_window=cldice_window, ags_window=ags_window,
+    )
     with library_errors():
         proto = resolve_protocol(protocol, **overrides)
     if labels is not None:
@@ -201,20 +219,55 @@ def evaluate_command(
                          "--dask": dask, "--resume": resume or None},
         )
         return
-    with library_errors():
+    report = _run_with_progress(
+        pred_dir, gt_dir, out, quiet=quiet, protocol=proto, threshold=threshold,
+        channel=channel, pred_suffix=pred_suffix, target_suffix=gt_suffix, maps_dir=maps,
+        workers=workers or None, dask=dask, resume=resume, overwrite=overwrite, dataset=dataset,
+        **({"spacing": voxel} if voxel is not None else {}),
+    )
+    _print_summary(report.summary, fmt, out, quiet)
+    _print_outcome(report, out, maps, fmt, quiet)
+    if not report.ok:
+        raise typer.Exit(code=1)
 
-        progress = Progress(
-            TextColumn("[bold]evaluate"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err_console,
-            disable=quiet,
-            transient=False,
-        )
+
+def _protocol_overrides(
+    connectivity: int | None, slices: bool | None, metrics: str | None, **windows: str | None
+) -> dict[str, object]:
+    """The protocol parameters the options set (an option left out is not an override)."""
+    overrides: dict[str, object] = {
+        "connectivity": connectivity,
+        "betti_slices": slices,
+        "metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
+    }
+    for key, text in windows.items():
+        given, value = _window_override(text)
+        if given:  # "none" turns a preset's tiles back into the whole image
+            overrides[key] = "whole" if value is None else value
+    return overrides
+
+
+def _progress_bar(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]evaluate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=False,
+    )
+
+
+def _run_with_progress(pred_dir: Path, gt_dir: Path, out: Path, *, quiet: bool, **options: Any):
+    """:func:`topobench.evaluate.run_evaluation` with a progress bar; Ctrl-C exits 130."""
+    from topobench.evaluate import CaseResult, run_evaluation
+
+    with library_errors():
+        progress = _progress_bar(quiet)
         task_id = progress.add_task("cases", total=None, last="")
 
         def on_start(n_todo: int, n_skipped: int) -> None:
@@ -228,24 +281,8 @@ def evaluate_command(
             progress.update(task_id, advance=1, last=f"{status}[/] {escape(result.case)}")
 
         try:
-            report = run_evaluation(
-                pred_dir,
-                gt_dir,
-                out,
-                protocol=proto,
-                threshold=threshold,
-                channel=channel,
-                pred_suffix=pred_suffix,
-                target_suffix=gt_suffix,
-                maps_dir=maps,
-                workers=workers or None,
-                dask=dask,
-                resume=resume,
-                overwrite=overwrite,
-                dataset=dataset,
-                on_start=on_start,
-                on_result=on_result,
-                **({"spacing": voxel} if voxel is not None else {}),
+            return run_evaluation(
+                pred_dir, gt_dir, out, on_start=on_start, on_result=on_result, **options
             )
         except KeyboardInterrupt:
             progress.stop()
@@ -258,16 +295,24 @@ def evaluate_command(
         finally:
             progress.stop()
 
-    summary = report.summary
+
+def _print_summary(summary: dict, fmt: str, out: Path, quiet: bool) -> None:
+    """The summary as JSON on stdout, a Markdown/LaTeX table (also saved) or a Rich table."""
     if fmt == "json":
         typer.echo(json.dumps(summary, indent=2))
     elif fmt in ("md", "latex"):
+        from topobench.results.render import summary_table
+
         text = summary_table(summary, fmt)  # type: ignore[arg-type]
         (out / ("summary.md" if fmt == "md" else "summary.tex")).write_text(text, encoding="utf-8")
         if not quiet:
             typer.echo(text, nl=False)
     elif not quiet:
         console.print(_rich_summary(summary))
+
+
+def _print_outcome(report: Any, out: Path, maps: Path | None, fmt: str, quiet: bool) -> None:
+    """What resume changed, each failure, the probability-map hint, where the results are."""
     if report.reevaluated and not quiet:
         err_console.print(
             f"resumed: {len(report.reevaluated)} cases evaluated again because their files "
@@ -293,8 +338,7 @@ def evaluate_command(
             f"results in {escape(str(out))}"
             + (f", error maps in {escape(str(maps))}" if maps else "")
         )
-    if not report.ok:
-        raise typer.Exit(code=1)
+
 
 
 def _listed(cases: tuple[str, ...], n: int = 10) -> str:
