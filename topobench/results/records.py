@@ -417,10 +417,12 @@ def load_results(
       fractions written in percent), infinities and NaN (an empty field means "not measured"
       and is simply absent);
     - one case listed twice in one run with different values;
-    - two runs holding the same configuration, fold and metric (e.g. two copies of one
+    - two runs holding the same configuration, fold, seed and metric (e.g. two copies of one
       experiment in different folders) unless they hold the same cases with the same values,
       as every fine-tuning run of one pretrained model does for its nnU-Net rows: those count
-      once. Rows of different runs are never averaged.
+      once. Rows of different runs of one seed are never averaged; runs that differ only in
+      their seed are distinct runs of one configuration, which the tables aggregate over
+      seeds (:func:`topobench.results.aggregate_cells`).
 
     Parameters
     ----------
@@ -563,9 +565,10 @@ def _where(row: Mapping[str, Any]) -> str:
                  else repr(row.get("method")))
     if row.get("postprocessing"):
         parts.append(f"{row['postprocessing']} post-processing")
-    fold = row.get("fold")
-    if fold is not None and not (isinstance(fold, float) and np.isnan(fold)):
-        parts.append(f"fold {fold:g}")
+    for key in ("fold", "seed"):
+        number = row.get(key)
+        if number is not None and not (isinstance(number, float) and np.isnan(number)):
+            parts.append(f"{key} {number:g}")
     if row.get("case"):
         parts.append(f"case {row['case']!r}")
     return ", ".join(parts)
@@ -650,8 +653,12 @@ def check_rows(rows: pd.DataFrame, *, origin: str = "") -> pd.DataFrame:
 
 
 def _merge_runs(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Keep one copy of figures several runs hold identically; refuse any other overlap."""
-    keys = [*CONFIG_COLUMNS, "fold", "metric"]
+    """Keep one copy of figures several runs hold identically; refuse any other overlap.
+
+    Runs overlap when they hold one configuration, fold, seed and metric: runs that differ only
+    in their seed are distinct runs of that configuration and are all kept.
+    """
+    keys = [*CONFIG_COLUMNS, "fold", "seed", "metric"]
     n_runs = tidy.groupby(keys, dropna=False, sort=False)["run"].transform("nunique")
     shared = n_runs > 1
     if not shared.any():
@@ -672,9 +679,10 @@ def _merge_runs(tidy: pd.DataFrame) -> pd.DataFrame:
                         f"hold different cases (e.g. {missing[0]!r})")
                 raise ReadError(
                     f"{_where(row)}: runs {runs[0]!r} and {other!r} both hold {row['metric']} "
-                    f"for this configuration and fold but {what}; rows of different runs are "
-                    "never averaged: read one of them, or add each to a leaderboard under its "
-                    "own entry name (leaderboard add --name)")
+                    f"for this configuration, fold and seed but {what}; rows of different "
+                    "runs of one seed are never averaged: read one of them, give each its own "
+                    "seed, or add each to a leaderboard under its own entry name "
+                    "(leaderboard add --name)")
         drop[group.index[group["run"] != runs[0]]] = True
     return tidy[~drop].reset_index(drop=True)
 

@@ -270,6 +270,7 @@ def table_to_frame(table: ResultTable) -> pd.DataFrame:
             record[m] = cell.value
             record[f"{m}_std"] = cell.std
             record[f"{m}_fold_std"] = cell.fold_std
+            record[f"{m}_seed_std"] = cell.seed_std
             record[f"{m}_n"] = cell.n
             record[f"{m}_best"] = cell.best
             if table.baseline is not None:

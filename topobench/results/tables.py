@@ -121,8 +121,10 @@ class Cell:
     unit: str = ""
     std: float | None = None
     fold_std: float | None = None
+    seed_std: float | None = None
     n: int | None = None
     n_folds: int | None = None
+    n_seeds: int | None = None
     comparison: PairedComparison | None = None
     best: bool = False
 
@@ -377,8 +379,9 @@ def _prepare(tidy: pd.DataFrame, datasets: Sequence[str] | None) -> _Prepared:
     } if not per_case.empty else {}
     with_case = figures[figures["case"] != ""]
     fold_cases = {
-        _key(k): g[["fold", "case", "value", "decimals"]].reset_index(drop=True)
-        for k, g in with_case.groupby([*keys, "fold", "case"], dropna=False, sort=False).agg(
+        _key(k): g[["fold", "seed", "case", "value", "decimals"]].reset_index(drop=True)
+        for k, g in with_case.groupby([*keys, "fold", "seed", "case"], dropna=False,
+                                      sort=False).agg(
             value=("value", "mean"), decimals=("decimals", "max")
         ).reset_index().groupby(keys, dropna=False, sort=False)
     } if not with_case.empty else {}
@@ -629,17 +632,22 @@ def _row_name(config: pd.Series) -> str:
 
 
 def _case_statistics(frame: pd.DataFrame) -> pd.Series:
-    """A cell from per-(fold, case) figures, as :func:`aggregate_cells` computes it."""
+    """A cell from per-(fold, seed, case) figures, as :func:`aggregate_cells` computes it."""
     values = frame["value"]
-    fold_means = values.groupby(frame["fold"].fillna(-1.0), sort=False).mean()
-    decimals = frame["decimals"].max()
+    fold = frame["fold"].fillna(-1.0)
+    seed = frame["seed"].fillna(-1.0)
+    run_means = values.groupby([fold, seed], sort=False).mean()
+    fold_means = run_means.groupby(level=0, sort=False).mean()
+    seed_means = run_means.groupby(level=1, sort=False).mean()
     return pd.Series({
         "mean": fold_means.mean() if len(values) else np.nan,
         "std": values.std(ddof=1) if len(values) > 1 else np.nan,
         "fold_std": fold_means.std(ddof=1) if len(fold_means) > 1 else np.nan,
+        "seed_std": seed_means.std(ddof=1) if len(seed_means) > 1 else np.nan,
         "n": float(len(values)),
         "n_folds": len(fold_means),
-        "decimals": decimals,
+        "n_seeds": len(seed_means),
+        "decimals": frame["decimals"].max(),
     })
 
 
@@ -717,8 +725,10 @@ def _cell(cell: pd.Series | None, column: Column,
         unit=column.unit,
         std=None if pd.isna(cell["std"]) else float(cell["std"]) * column.scale,
         fold_std=None if pd.isna(cell["fold_std"]) else float(cell["fold_std"]) * column.scale,
+        seed_std=None if pd.isna(cell["seed_std"]) else float(cell["seed_std"]) * column.scale,
         n=None if pd.isna(cell["n"]) else int(cell["n"]),
         n_folds=int(cell["n_folds"]),
+        n_seeds=int(cell["n_seeds"]),
         comparison=comparison,
     )
 
@@ -764,7 +774,9 @@ def _caption(number: int, rows: Sequence[TableRow], baseline: str | None,
     if number == 4:
         parts.append("All methods differ only in the critical pixel mask.")
     if number != 7 and any(c.n for r in rows for c in r.cells):
-        parts.append("Mean over cases, then over folds.")
+        several_seeds = any((c.n_seeds or 0) > 1 for r in rows for c in r.cells)
+        parts.append("Mean over cases, then over seeds, then over folds." if several_seeds
+                     else "Mean over cases, then over folds.")
     if any(c.comparison is not None for r in rows for c in r.cells):
         parts.append(
             f"\N{DAGGER}: p < {significance:g}, two-sided Wilcoxon signed-rank test against "
