@@ -102,12 +102,12 @@ def test_run_format_is_one_name() -> None:
 def test_metric_names_labels_and_scales_agree() -> None:
     from topobench import evaluate
     from topobench.metrics import METRIC_NAMES, evaluate_case
-    from topobench.results import records, tables
+    from topobench.results import tables, tidy
 
     names = tuple(METRICS)
-    assert METRIC_NAMES == records.CASE_METRICS == names
+    assert METRIC_NAMES == tidy.CASE_METRICS == names
     percent = {m.name for m in METRICS.values() if m.percent}
-    assert set(evaluate.PERCENT_METRICS) == records.FRACTION_METRICS == percent
+    assert set(evaluate.PERCENT_METRICS) == tidy.FRACTION_METRICS == percent
     assert {"dice", "cldice", "ags"} <= percent
     for name, info in METRICS.items():
         assert evaluate.metric_label(name) == catalog.metric_label(name, unit=True)
@@ -131,13 +131,13 @@ def test_metric_names_labels_and_scales_agree() -> None:
 
 def test_loss_names_display_names_and_masks_agree() -> None:
     from topobench.losses import LOSS_DISPLAY_NAMES, LOSS_NAMES
-    from topobench.results import records, tables
+    from topobench.results import tables, tidy
 
     assert LOSS_NAMES == tuple(LOSSES)
     assert LOSS_DISPLAY_NAMES == {n: i.display for n, i in LOSSES.items()}
-    assert records.CRITICAL_MASK_OF_LOSS == {n: i.critical_mask for n, i in LOSSES.items()}
+    assert tidy.CRITICAL_MASK_OF_LOSS == {n: i.critical_mask for n, i in LOSSES.items()}
     assert tables.LOSS_OF_METHOD == {i.display: n for n, i in LOSSES.items()}
-    assert set(tables.METHOD_ORDER) == {records.PRETRAINED_METHOD} | {
+    assert set(tables.METHOD_ORDER) == {tidy.PRETRAINED_METHOD} | {
         i.display for i in LOSSES.values()
     }
     assert set(tables.MASK_LABELS) == {i.critical_mask for i in LOSSES.values()}

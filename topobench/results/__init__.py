@@ -10,20 +10,11 @@
 """
 
 from topobench.results.aggregate import aggregate_cells, case_means
+from topobench.results.checks import check_rows
 from topobench.results.leaderboard import add_to_leaderboard
+from topobench.results.loading import load_results
 from topobench.results.plots import plot_case_scatter, plot_gamma_sweep
-from topobench.results.records import (
-    CONFIG_COLUMNS,
-    PRETRAINED_METHOD,
-    TIDY_COLUMNS,
-    check_rows,
-    load_results,
-    protocol_key,
-    read_case_csv,
-    read_run,
-    read_tidy_csv,
-    write_tidy_csv,
-)
+from topobench.results.records import read_case_csv, read_run
 from topobench.results.render import FORMATS, render_tables, table_to_frame
 from topobench.results.stats import (
     PairedComparison,
@@ -40,6 +31,14 @@ from topobench.results.tables import (
     TableRow,
     build_table,
     build_tables,
+)
+from topobench.results.tidy import (
+    CONFIG_COLUMNS,
+    PRETRAINED_METHOD,
+    TIDY_COLUMNS,
+    protocol_key,
+    read_tidy_csv,
+    write_tidy_csv,
 )
 
 __all__ = [

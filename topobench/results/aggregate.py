@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from topobench.results.records import CONFIG_COLUMNS
+from topobench.results.tidy import CONFIG_COLUMNS
 
 CELL_KEYS: tuple[str, ...] = (*CONFIG_COLUMNS, "metric")
 #: Columns of :func:`aggregate_cells`' result besides :data:`CELL_KEYS`.

@@ -1,6 +1,6 @@
 """Leaderboard files: published results and users' own runs in one tidy CSV.
 
-A leaderboard is a tidy CSV (:data:`~topobench.results.records.TIDY_COLUMNS`) whose ``source``
+A leaderboard is a tidy CSV (:data:`~topobench.results.tidy.TIDY_COLUMNS`) whose ``source``
 column names each entry, e.g. ``"Schacht et al. 2025"`` for the paper's figures. Tables
 rendered from it show a Source column as soon as more than one entry is present.
 """
@@ -13,13 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from topobench.errors import InvalidParameterError
-from topobench.results.records import (
-    check_rows,
-    load_results,
-    normalise_tidy,
-    read_tidy_csv,
-    write_tidy_csv,
-)
+from topobench.results.checks import check_rows
+from topobench.results.loading import load_results
+from topobench.results.tidy import normalise_tidy, read_tidy_csv, write_tidy_csv
 
 
 def add_to_leaderboard(
@@ -35,7 +31,7 @@ def add_to_leaderboard(
     Every per-case figure is appended with its full configuration (dataset, method, weight,
     epochs, post-processing, fold, metric protocol, topobench version) and its run, so that
     the tables aggregate it like any run. The runs pass the checks of :func:`load_results`
-    first (and the leaderboard those of :func:`~topobench.results.records.check_rows`):
+    first (and the leaderboard those of :func:`~topobench.results.checks.check_rows`):
     nothing is appended when a figure is refused. A missing leaderboard file is created.
 
     Parameters

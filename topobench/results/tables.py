@@ -30,12 +30,12 @@ import pandas as pd
 from topobench.catalog import LOSSES, METRICS
 from topobench.errors import InvalidParameterError
 from topobench.results.aggregate import aggregate_cells, case_means
-from topobench.results.records import (
+from topobench.results.stats import PairedComparison, paired_comparison
+from topobench.results.tidy import (
     CONFIG_COLUMNS,
     PRETRAINED_METHOD,
     RUNTIME_METRICS,
 )
-from topobench.results.stats import PairedComparison, paired_comparison
 
 TABLE_NUMBERS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
 
@@ -171,7 +171,7 @@ class ResultTable:
     significance : float
         Level below which a Wilcoxon p-value earns the marker.
     configurations : tuple of str
-        The metric configurations (:func:`topobench.results.records.protocol_key`) of the
+        The metric configurations (:func:`topobench.results.tidy.protocol_key`) of the
         rows, numbered from 1 in this order; rows of different configurations are never
         compared with each other.
     notes : tuple of str
