@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from topobench.catalog import RUN_FORMAT
 from topobench.cli import app
 from topobench.errors import TopobenchError
 from topobench.io import read_mask
@@ -59,7 +60,9 @@ def test_metrics_and_postprocessing(folders: dict[str, Path], tmp_path: Path) ->
         folders["ft"], folders["gt"], pretrained_dir=folders["pre"], out_dir=out,
         progress=lambda *args: seen.append(args),
     )
-    assert seen == [("case_000", 1, 2), ("case_001", 2, 2)]
+    assert [done for _, done, _ in seen] == [1, 2, 3, 4, 5, 6]  # 2 cases x 3 variants
+    assert {case for case, _, _ in seen} == {"case_000", "case_001"}
+    assert {total for _, _, total in seen} == {6}
     assert set(result.rows) == {"raw", "pretrained", "postprocessed"}
     for variant, key in (("raw", "ft"), ("pretrained", "pre")):
         for row, masks in zip(result.rows[variant], _cases().values()):
@@ -76,10 +79,17 @@ def test_metrics_and_postprocessing(folders: dict[str, Path], tmp_path: Path) ->
         written = out / "postprocessed" / f"{case}.png"
         assert np.array_equal(read_mask(written), masks["gt"].astype(bool))
 
-    with open(out / "metrics_postprocessed.csv", newline="") as fh:
+    with open(out / "evaluation" / "postprocessed" / "cases.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["case", "dice", "cldice", "e", "e0", "e1", "e0_gt", "ags", "seconds"]
+    assert rows[0] == [
+        "case", "shape", "dice", "cldice", "e", "e0", "e1", "e0_gt", "ags", "seconds"
+    ]
     assert [r[0] for r in rows[1:]] == ["case_000", "case_001"]
+    assert [r[1] for r in rows[1:]] == ["48x48", "48x48"]
+    store = json.loads((out / "evaluation" / "postprocessed" / "summary.json").read_text())
+    assert store["status"] == "complete" and store["provenance"]["variant"] == "postprocessed"
+    assert store["metrics"]["e0"]["mean"] == 0.0
+    assert not list(out.glob("metrics_*.csv"))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_cases"] == 2 and summary["postprocessing"] == "keep_supported"
     assert summary["protocol"]["name"] == "default"
@@ -91,7 +101,7 @@ def test_default_output_folder_and_no_pretrained(folders: dict[str, Path]) -> No
     result = evaluate_predictions(folders["ft"], folders["gt"], protocol="hrf")
     assert result.out_dir == folders["ft"] / "topobench"
     assert set(result.rows) == {"raw"}
-    assert (result.out_dir / "metrics_raw.csv").is_file()
+    assert (result.out_dir / "evaluation" / "raw" / "cases.csv").is_file()
     assert not (result.out_dir / "postprocessed").exists()
     assert result.protocol["betti_window"] == 292 and result.protocol["name"] == "hrf"
 
@@ -156,7 +166,8 @@ def test_reference_folder_of_a_validation_folder(
         app, ["nnunet", "evaluate", "-pred", str(validation), "-o", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert (out / "metrics_raw.csv").is_file() and not (validation / "topobench").exists()
+    assert (out / "evaluation" / "raw" / "cases.csv").is_file()
+    assert not (validation / "topobench").exists()
 
     monkeypatch.delenv("nnUNet_preprocessed")
     with pytest.raises(TopobenchError, match="nnUNet_preprocessed is not set"):
@@ -180,7 +191,7 @@ def test_run_record_for_the_results_aggregator(folders: dict[str, Path], tmp_pat
     out = tmp_path / "eval"
     evaluate_predictions(validation, folders["gt"], pretrained_dir=folders["pre"], out_dir=out)
     record = json.loads((out / "run.json").read_text())
-    assert record["format"] == "topobench-run/1" and record["finetune_epochs"] == 50
+    assert record["format"] == RUN_FORMAT and record["finetune_epochs"] == 50
     rows = read_run(out)
     methods = set(zip(rows["method"], rows["postprocessing"]))
     assert methods == {("nnU-Net", ""), ("CLoss", "without"), ("CLoss", "with")}

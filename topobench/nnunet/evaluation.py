@@ -5,28 +5,27 @@ nnU-Net writes its predictions (``fold_K/validation/`` after training, or the ou
 adds topobench's metrics (:func:`topobench.metrics.evaluate_case`) for the same cases and,
 given the pretraining model's predictions, the paper's post-processing
 (:func:`topobench.postprocess.keep_supported`): the fine-tuned prediction's components that the
-pretrained one supports. It writes, into ``out_dir`` (default ``<pred_dir>/topobench``):
+pretrained one supports. Files are read (and the post-processed ones written) with nnU-Net's
+own reader/writer when nnU-Net is installed (every format it writes; geometry kept), with
+:mod:`topobench.io` otherwise; the masks go through the evaluation engine
+(:func:`topobench.evaluate.evaluate_cases`). It writes, into ``out_dir`` (default
+``<pred_dir>/topobench``), a run directory of format ``topobench-run/2``:
 
-- ``metrics_raw.csv``: the predictions as they are;
-- ``metrics_pretrained.csv`` and ``metrics_postprocessed.csv``: with ``pretrained_dir``;
+- ``evaluation/<variant>/``: the engine's store for each variant (``cases.csv`` with ``case,
+  shape, <metrics>, seconds``, ``inputs.csv``, ``failures.csv``, ``summary.json``): ``raw``
+  (the predictions as they are) and, with ``pretrained_dir``, ``pretrained`` and
+  ``postprocessed``;
 - ``postprocessed/``: the post-processed predictions, in nnU-Net's format and geometry;
 - ``summary.json``: means per variant, the metric configuration and versions;
 - ``run.json``: with ``pretrained_dir``, for the validation folder of a topobench trainer (whose
-  fold folder holds ``topobench.json``), a run record that ``topobench results`` reads like a
-  ``topobench train`` run.
-
-The CSV columns are those of topobench's run record (``case``, the metric names, ``seconds``),
-so the results aggregator reads them like a ``topobench train`` run. Files are read and written
-with nnU-Net's own reader/writer when nnU-Net is installed (every format it writes; geometry
-kept), with :mod:`topobench.io` otherwise.
+  fold folder holds ``topobench.json``), a run record (:class:`topobench.run_record.RunRecord`)
+  that ``topobench results`` reads like a ``topobench train`` run.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from topobench import __version__
-from topobench.catalog import RUN_FORMAT
 from topobench.errors import InvalidParameterError, ReadError, TopobenchError
+from topobench.evaluate import ArrayCase, CaseResult, evaluate_cases, summarize
+from topobench.evaluate.store import write_json_atomic
 from topobench.io import file_stem, is_supported
-from topobench.metrics import METRIC_NAMES, evaluate_case, resolve_protocol
+from topobench.metrics import METRIC_NAMES, Protocol, resolve_protocol
 from topobench.postprocess import keep_supported
 
 __all__ = [
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 VARIANTS = ("raw", "pretrained", "postprocessed")
+EVALUATION_DIR = "evaluation"
+"""Sub-folder of the output folder holding one evaluation store per variant."""
 """Result variants: the predictions, the pretraining model's, the post-processed ones."""
 
 TRAINER_CONFIG_FILE = "topobench.json"
@@ -65,9 +67,10 @@ class NnunetEvaluation:
     Attributes
     ----------
     out_dir : Path
-        Where the CSVs, ``summary.json`` and ``postprocessed/`` were written.
+        Where ``evaluation/<variant>/``, ``summary.json`` and ``postprocessed/`` were written.
     rows : dict of str to list of dict
-        Variant (:data:`VARIANTS`) -> one row per case: ``case``, metrics, ``seconds``.
+        Variant (:data:`VARIANTS`) -> one row per case (case order): ``case``, metrics,
+        ``seconds``, as in the variant's ``cases.csv``.
     protocol : dict
         The full metric configuration.
     """
@@ -81,7 +84,7 @@ class NnunetEvaluation:
         out: dict[str, dict[str, float]] = {}
         for variant, rows in self.rows.items():
             names = [k for k in METRIC_NAMES if rows and k in rows[0]]
-            out[variant] = {k: float(np.mean([r[k] for r in rows])) for k in names}
+            out[variant] = {k: s["mean"] for k, s in summarize(rows, names).items()}
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,14 +166,6 @@ def _pair(pred: dict[str, Path], other: dict[str, Path], what: str) -> None:
         raise TopobenchError(f"{len(missing)} prediction(s) without a {what} file: {shown}")
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def reference_folder(pred_dir: str | Path) -> Path:
     """The reference labels of an nnU-Net validation folder: ``gt_segmentations`` of its dataset
     under ``$nnUNet_preprocessed``.
@@ -202,6 +197,155 @@ def reference_folder(pred_dir: str | Path) -> Path:
     return Path(preprocessed) / dataset / "gt_segmentations"
 
 
+
+@dataclass(frozen=True)
+class _Folders:
+    """The prediction folder's files and their partners (reference, pretrained)."""
+
+    pred_dir: Path
+    gt_dir: Path
+    pretrained_dir: Path | None
+    preds: dict[str, Path]
+    refs: dict[str, Path]
+    pres: dict[str, Path] | None
+
+
+def _folders(
+    pred_dir: str | Path, gt_dir: str | Path | None, pretrained_dir: str | Path | None
+) -> _Folders:
+    """List and pair the folders; every prediction needs a reference (and pretrained) file."""
+    pred_dir = Path(pred_dir)
+    preds = _label_files(pred_dir)
+    if not preds:
+        raise ReadError(f"{pred_dir}: no prediction files")
+    gt = Path(gt_dir) if gt_dir is not None else reference_folder(pred_dir)
+    refs = _label_files(gt)
+    _pair(preds, refs, "reference")
+    pres = None
+    if pretrained_dir is not None:
+        pres = _label_files(Path(pretrained_dir))
+        _pair(preds, pres, "pretrained")
+    pre_dir = Path(pretrained_dir) if pretrained_dir is not None else None
+    return _Folders(pred_dir, gt, pre_dir, preds, refs, pres)
+
+
+def _variant_cases(
+    folders: _Folders,
+    *,
+    label: int,
+    protocol: Protocol,
+    postprocessed_dir: Path | None,
+) -> dict[str, list[ArrayCase]]:
+    """Read every case with nnU-Net's reader; variant -> the cases to evaluate.
+
+    The post-processed prediction (:func:`~topobench.postprocess.keep_supported` of the
+    prediction by the pretrained one) is computed here and written to ``postprocessed_dir``.
+    """
+    files = _MaskFiles(next(iter(folders.preds.values())))
+    cases: dict[str, list[ArrayCase]] = {"raw": []}
+    if folders.pres is not None:
+        cases["pretrained"], cases["postprocessed"] = [], []
+    for case, path in folders.preds.items():
+        pred, context = files.read(path, label)
+        target, _ = files.read(folders.refs[case], label)
+        if pred.shape != target.shape:
+            raise TopobenchError(
+                f"{case}: prediction shape {pred.shape} differs from reference {target.shape}"
+            )
+        cases["raw"].append(ArrayCase(case, pred, target))
+        if folders.pres is None:
+            continue
+        pre, _ = files.read(folders.pres[case], label)
+        if pre.shape != pred.shape:
+            raise TopobenchError(
+                f"{case}: pretrained shape {pre.shape} differs from prediction {pred.shape}"
+            )
+        post = keep_supported(pred, pre, connectivity=protocol.connectivity)
+        if postprocessed_dir is not None:
+            files.write(postprocessed_dir / path.name, post, label, context)
+        cases["pretrained"].append(ArrayCase(case, pre, target))
+        cases["postprocessed"].append(ArrayCase(case, post, target))
+    return cases
+
+
+def _variant_rows(report: Any) -> list[dict[str, Any]]:
+    """The rows of a variant's ``cases.csv`` as ``{case, <metrics>: float, seconds: float}``."""
+    from topobench.evaluate.store import read_rows
+
+    rows = read_rows(report.out_dir / "cases.csv", report.summary["columns"], repair=False)
+    metrics = report.summary["columns"][2:-1]
+    return [
+        {"case": r["case"], **{m: float(r[m]) for m in metrics if r[m] != ""},
+         "seconds": float(r["seconds"])}
+        for r in rows
+    ]
+
+
+def _evaluate_variants(
+    variants: dict[str, list[ArrayCase]],
+    out: Path,
+    folders: _Folders,
+    *,
+    protocol: Protocol,
+    label: int,
+    workers: int,
+    resume: bool,
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Each variant through :func:`~topobench.evaluate.evaluate_cases` into
+    ``out/evaluation/<variant>/``; a case that fails is an error (as nnU-Net's own evaluation)."""
+    total = sum(len(cases) for cases in variants.values())
+    done = 0
+
+    def on_result(result: CaseResult) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(result.case, done, total)
+
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for variant, cases in variants.items():
+        provenance = {
+            "variant": variant,
+            "pred_dir": str(folders.pred_dir.resolve()),
+            "gt_dir": str(folders.gt_dir.resolve()),
+            "pretrained_dir": (
+                None if folders.pretrained_dir is None else str(folders.pretrained_dir.resolve())
+            ),
+            "label": label,
+            "postprocessing": "keep_supported" if variant == "postprocessed" else None,
+        }
+        report = evaluate_cases(
+            cases, out / EVALUATION_DIR / variant, protocol=protocol, workers=workers,
+            resume=resume, overwrite=not resume, provenance=provenance, on_result=on_result,
+        )
+        if report.failures:
+            case, reason = report.failures[0]
+            raise TopobenchError(f"{variant} prediction of {case}: {reason}")
+        done += report.n_skipped
+        rows[variant] = _variant_rows(report)
+    return rows
+
+
+def _write_summary(result: NnunetEvaluation, folders: _Folders, has_pretrained: bool) -> None:
+    """``out_dir/summary.json``: means per variant, configuration, nnU-Net's own Dice."""
+    summary = result.to_dict()
+    summary.update(
+        pred_dir=str(folders.pred_dir), gt_dir=str(folders.gt_dir),
+        pretrained_dir=None if folders.pretrained_dir is None else str(folders.pretrained_dir),
+        postprocessing="keep_supported" if has_pretrained else None,
+    )
+    nnunet_summary = folders.pred_dir / "summary.json"
+    if nnunet_summary.is_file():
+        try:
+            summary["nnunet_foreground_mean"] = json.loads(
+                nnunet_summary.read_text(encoding="utf-8")
+            ).get("foreground_mean")
+        except (OSError, ValueError):
+            pass
+    write_json_atomic(result.out_dir / "summary.json", summary)
+
+
 def evaluate_predictions(
     pred_dir: str | Path,
     gt_dir: str | Path | None = None,
@@ -212,6 +356,7 @@ def evaluate_predictions(
     label: int = 1,
     write_postprocessed: bool = True,
     workers: int | None = 1,
+    resume: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     **overrides: Any,
 ) -> NnunetEvaluation:
@@ -238,9 +383,14 @@ def evaluate_predictions(
     write_postprocessed : bool
         Write the post-processed predictions into ``out_dir/postprocessed``.
     workers : int, optional
-        Threads per case for the windowed metrics.
+        Processes of the evaluation engine (1: this process, whose threads then share the
+        windows of a single case; None: all cores).
+    resume : bool
+        Keep the rows of an earlier evaluation into ``out_dir`` whose masks are unchanged
+        (the engine's resume); without it earlier results are replaced.
     progress : callable, optional
-        Called as ``progress(case, done, total)`` after each case.
+        Called as ``progress(case, done, total)`` after each case of each variant (``total``:
+        cases times variants).
 
     Returns
     -------
@@ -250,109 +400,56 @@ def evaluate_predictions(
     ------
     TopobenchError
         Missing folders, predictions without a reference (or pretrained) file, unreadable files,
-        mismatched shapes.
+        mismatched shapes, a case the metrics refuse.
     """
     if label < 1:
         raise InvalidParameterError(f"label: expected a foreground label >= 1, got {label}")
-    pred_dir = Path(pred_dir)
-    out = Path(out_dir) if out_dir is not None else pred_dir / "topobench"
+    out = Path(out_dir) if out_dir is not None else Path(pred_dir) / "topobench"
     proto = resolve_protocol(protocol, **overrides)
-    preds = _label_files(pred_dir)
-    if not preds:
-        raise ReadError(f"{pred_dir}: no prediction files")
-    if gt_dir is None:
-        gt_dir = reference_folder(pred_dir)
-    refs = _label_files(Path(gt_dir))
-    _pair(preds, refs, "reference")
-    pres: dict[str, Path] | None = None
-    if pretrained_dir is not None:
-        pres = _label_files(Path(pretrained_dir))
-        _pair(preds, pres, "pretrained")
-
-    files = _MaskFiles(next(iter(preds.values())))
-    rows: dict[str, list[dict[str, Any]]] = {"raw": []}
-    if pres is not None:
-        rows["pretrained"], rows["postprocessed"] = [], []
-    for case, path in preds.items():
-        pred, context = files.read(path, label)
-        target, _ = files.read(refs[case], label)
-        if pred.shape != target.shape:
-            raise TopobenchError(
-                f"{case}: prediction shape {pred.shape} differs from reference {target.shape}"
-            )
-        results = {"raw": pred}
-        if pres is not None:
-            pre, _ = files.read(pres[case], label)
-            if pre.shape != pred.shape:
-                raise TopobenchError(
-                    f"{case}: pretrained shape {pre.shape} differs from prediction {pred.shape}"
-                )
-            post = keep_supported(pred, pre, connectivity=proto.connectivity)
-            results.update(pretrained=pre, postprocessed=post)
-            if write_postprocessed:
-                files.write(out / "postprocessed" / path.name, post, label, context)
-        for variant, mask in results.items():
-            start = time.perf_counter()
-            metrics = evaluate_case(mask, target, protocol=proto, workers=workers)
-            rows[variant].append(
-                {"case": case, **metrics, "seconds": round(time.perf_counter() - start, 4)}
-            )
-        if progress is not None:
-            progress(case, len(rows["raw"]), len(preds))
-
-    result = NnunetEvaluation(out_dir=out, rows=rows, protocol=proto.to_dict())
-    for variant, variant_rows in rows.items():
-        _write_csv(out / f"metrics_{variant}.csv", variant_rows)
-    summary = result.to_dict()
-    summary.update(
-        pred_dir=str(pred_dir), gt_dir=str(gt_dir),
-        pretrained_dir=None if pretrained_dir is None else str(pretrained_dir),
-        postprocessing="keep_supported" if pres is not None else None,
+    folders = _folders(pred_dir, gt_dir, pretrained_dir)
+    variants = _variant_cases(
+        folders, label=label, protocol=proto,
+        postprocessed_dir=out / "postprocessed" if write_postprocessed else None,
     )
-    nnunet_summary = pred_dir / "summary.json"
-    if nnunet_summary.is_file():
-        try:
-            summary["nnunet_foreground_mean"] = json.loads(
-                nnunet_summary.read_text(encoding="utf-8")
-            ).get("foreground_mean")
-        except (OSError, ValueError):
-            pass
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    trainer_config = pred_dir / ".." / TRAINER_CONFIG_FILE
-    if pres is not None and trainer_config.is_file():
-        record = run_record(json.loads(trainer_config.read_text(encoding="utf-8")), proto.to_dict())
-        (out / "run.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    rows = _evaluate_variants(variants, out, folders, protocol=proto, label=label,
+                              workers=n_workers, resume=resume, progress=progress)
+    result = NnunetEvaluation(out_dir=out, rows=rows, protocol=proto.to_dict())
+    _write_summary(result, folders, folders.pres is not None)
+    trainer_config = folders.pred_dir / ".." / TRAINER_CONFIG_FILE
+    if folders.pres is not None and trainer_config.is_file():
+        from topobench.run_record import write_run_record
+
+        config = json.loads(trainer_config.read_text(encoding="utf-8"))
+        write_run_record(out / "run.json", _record(config, proto.to_dict()))
     return result
 
 
 def run_record(trainer_config: dict[str, Any], protocol: dict[str, Any]) -> dict[str, Any]:
     """A topobench run record (``run.json``, format :data:`topobench.catalog.RUN_FORMAT`) for an
-    nnU-Net fine-tuning run, from its trainer's ``topobench.json`` and the metric configuration.
+    nnU-Net fine-tuning run, from its trainer's ``topobench.json`` and the metric configuration:
+    :meth:`topobench.run_record.RunRecord.to_dict`.
 
     Fields nnU-Net does not record (pretraining epochs, seed, timings) are null.
     """
-    return {
-        "format": RUN_FORMAT,
-        "topobench_version": __version__,
-        "dataset": trainer_config.get("dataset", ""),
-        "loss": trainer_config["loss"],
-        "method": trainer_config.get("method", trainer_config["loss"]),
-        "gamma": trainer_config.get("gamma"),
-        "alpha": trainer_config.get("alpha"),
-        "critical_mask": trainer_config.get("critical_mask"),
-        "epochs": None,
-        "finetune_epochs": trainer_config.get("num_epochs"),
-        "fold": trainer_config.get("fold"),
-        "seed": None,
-        "protocol": protocol,
-        "device": "",
-        "versions": trainer_config.get("versions", {}),
-        "seconds_per_epoch": {"pretrain": None, "finetune": None},
-        "seconds_total": {"pretrain": None, "finetune": None, "inference": None,
-                          "evaluation": None},
-        "peak_memory_mb": None,
-        "pretrained_from": None,
-        "status": "complete",
-        "trainer": trainer_config.get("trainer"),
-    }
+    return _record(trainer_config, protocol).to_dict()
+
+
+def _record(trainer_config: dict[str, Any], protocol: dict[str, Any]) -> Any:
+    from topobench.run_record import RunRecord
+
+    return RunRecord(
+        topobench_version=__version__,
+        dataset=trainer_config.get("dataset", ""),
+        loss=trainer_config["loss"],
+        method=trainer_config.get("method", trainer_config["loss"]),
+        gamma=trainer_config.get("gamma"),
+        alpha=trainer_config.get("alpha"),
+        critical_mask=trainer_config.get("critical_mask"),
+        finetune_epochs=trainer_config.get("num_epochs"),
+        fold=trainer_config.get("fold"),
+        protocol=protocol,
+        versions=trainer_config.get("versions", {}),
+        status="complete",
+        trainer=trainer_config.get("trainer"),
+    )
