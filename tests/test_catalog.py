@@ -102,7 +102,7 @@ def test_run_format_is_one_name() -> None:
 def test_metric_names_labels_and_scales_agree() -> None:
     from topobench import evaluate
     from topobench.metrics import METRIC_NAMES, evaluate_case
-    from topobench.results import tables, tidy
+    from topobench.results import table_model, tidy
 
     names = tuple(METRICS)
     assert METRIC_NAMES == tidy.CASE_METRICS == names
@@ -113,7 +113,7 @@ def test_metric_names_labels_and_scales_agree() -> None:
         assert evaluate.metric_label(name) == catalog.metric_label(name, unit=True)
         assert evaluate.format_value(0.5, name) == ("50.00" if info.percent else "0.500")
     assert evaluate.metric_label("e0_gt") == "e0-Gt" and evaluate.metric_label("dice") == "Dice (%)"
-    for column in tables.RESULT_COLUMNS:
+    for column in table_model.RESULT_COLUMNS:
         info = METRICS[column.metric]
         assert (column.label, column.latex, column.higher_is_better, column.scale,
                 column.decimals) == (info.label, info.latex, info.higher_is_better, info.scale,
@@ -131,16 +131,16 @@ def test_metric_names_labels_and_scales_agree() -> None:
 
 def test_loss_names_display_names_and_masks_agree() -> None:
     from topobench.losses import LOSS_DISPLAY_NAMES, LOSS_NAMES
-    from topobench.results import tables, tidy
+    from topobench.results import table_model, tidy
 
     assert LOSS_NAMES == tuple(LOSSES)
     assert LOSS_DISPLAY_NAMES == {n: i.display for n, i in LOSSES.items()}
     assert tidy.CRITICAL_MASK_OF_LOSS == {n: i.critical_mask for n, i in LOSSES.items()}
-    assert tables.LOSS_OF_METHOD == {i.display: n for n, i in LOSSES.items()}
-    assert set(tables.METHOD_ORDER) == {tidy.PRETRAINED_METHOD} | {
+    assert table_model.LOSS_OF_METHOD == {i.display: n for n, i in LOSSES.items()}
+    assert set(table_model.METHOD_ORDER) == {tidy.PRETRAINED_METHOD} | {
         i.display for i in LOSSES.values()
     }
-    assert set(tables.MASK_LABELS) == {i.critical_mask for i in LOSSES.values()}
+    assert set(table_model.MASK_LABELS) == {i.critical_mask for i in LOSSES.values()}
     for info in LOSSES.values():
         assert catalog.loss_of_display_name(info.display) == info.name
 

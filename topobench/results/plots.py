@@ -17,12 +17,9 @@ from matplotlib.figure import Figure
 
 from topobench.errors import InvalidParameterError
 from topobench.results.aggregate import aggregate_cells, case_means
+from topobench.results.selection import standard_configurations
 from topobench.results.stats import wilcoxon_p
-from topobench.results.tables import (
-    DATASET_ORDER,
-    RESULT_COLUMNS,
-    standard_configurations,
-)
+from topobench.results.table_model import DATASET_ORDER, RESULT_COLUMNS
 from topobench.results.tidy import CONFIG_COLUMNS, FRACTION_METRICS
 
 _LABELS = {c.metric: c.label for c in RESULT_COLUMNS}

@@ -19,7 +19,7 @@ import pandas as pd
 from topobench import __version__, catalog
 from topobench.catalog import METRICS
 from topobench.errors import InvalidParameterError
-from topobench.results.tables import Cell, Column, ResultTable, TableRow
+from topobench.results.table_model import Cell, Column, ResultTable, TableRow
 
 Format = Literal["csv", "md", "latex"]
 FORMATS: tuple[str, ...] = ("csv", "md", "latex")
