@@ -144,6 +144,16 @@ def test_cli(folders: dict[str, Path], tmp_path: Path) -> None:
     assert "postprocessed" in result.output and (out / "summary.json").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["protocol"]["betti_window"] == summary["protocol"]["e0_gt_window"] == 24
+    rows = (out / "evaluation" / "raw" / "cases.csv").read_text()
+    result = runner.invoke(app, [
+        "nnunet", "evaluate", "-ref", str(folders["gt"]), "-pred", str(folders["ft"]),
+        "--pretrained", str(folders["pre"]), "--out", str(out), "--window", "24", "--resume",
+        "-j", "2",
+    ])
+    assert result.exit_code == 0, result.output
+    assert (out / "evaluation" / "raw" / "cases.csv").read_text() == rows  # kept, not redone
+    store = json.loads((out / "evaluation" / "raw" / "summary.json").read_text())
+    assert store["resume"] == {"kept": 2, "reevaluated": [], "dropped": []}
     result = runner.invoke(app, ["nnunet", "evaluate", "-ref", str(folders["gt"]), "-pred",
                                  str(tmp_path / "no"), "-o", str(out)])
     assert result.exit_code == 2 and "no such folder" in result.output

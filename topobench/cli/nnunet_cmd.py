@@ -184,6 +184,12 @@ def evaluate_command(
         bool,
         typer.Option("--write-postprocessed/--no-write-postprocessed", help="Save masks."),
     ] = True,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", help="Processes (0: all cores; 1: no pool).")
+    ] = 1,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep earlier rows in --out whose masks are unchanged.")
+    ] = False,
 ) -> None:
     """Topology metrics (and post-processing) for an nnU-Net prediction folder.
 
@@ -214,7 +220,8 @@ def evaluate_command(
 
         result = evaluate_predictions(
             pred_dir, gt_dir, pretrained_dir=pretrained, out_dir=out, protocol=protocol,
-            label=label, write_postprocessed=write_postprocessed, progress=advance, **overrides,
+            label=label, write_postprocessed=write_postprocessed, workers=workers or None,
+            resume=resume, progress=advance, **overrides,
         )
     console.print(_means_table(result.means()))
     console.print(f"results in {escape(str(result.out_dir))}", highlight=False)
