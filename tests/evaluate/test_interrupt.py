@@ -19,6 +19,16 @@ from topobench.synth import synthesize
 CLI = "from topobench.cli import main; main()"
 
 
+def _evaluate_in_background(data: Path, out: Path, workers: int) -> subprocess.Popen:
+    """``topobench evaluate data/pred data/gt -o out -j workers -q`` in a child process."""
+    return subprocess.Popen(
+        [sys.executable, "-c", CLI, "evaluate", str(data / "pred"), str(data / "gt"),
+         "-o", str(out), "-j", str(workers), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def _rows(path: Path) -> list[list[str]]:
     with open(path, newline="") as f:
         return list(csv.reader(f))
@@ -30,23 +40,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     reference = run_evaluation(data / "pred", data / "gt", tmp_path / "ref", workers=1)
     assert reference.ok
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            CLI,
-            "evaluate",
-            str(data / "pred"),
-            str(data / "gt"),
-            "-o",
-            str(out),
-            "-j",
-            "1",
-            "-q",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _evaluate_in_background(data, out, workers=1)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -112,23 +106,7 @@ def test_pool_workers_and_forkserver_end_with_a_killed_main_process(tmp_path):
         for i in range(80):
             os.link(data / folder / f"vessels2d_{i % 2:03d}.png", data / folder / f"c{i:03d}.png")
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            CLI,
-            "evaluate",
-            str(data / "pred"),
-            str(data / "gt"),
-            "-o",
-            str(out),
-            "-j",
-            "2",
-            "-q",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _evaluate_in_background(data, out, workers=2)
     workers: list[int] = []
     left: list[int] = []
     try:
