@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from topobench.catalog import RUN_FORMAT
 from topobench.errors import InvalidParameterError
 from topobench.metrics import evaluate_case
 from topobench.training import (
@@ -44,11 +45,15 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _cases_csv(run: Path, kind: str) -> Path:
+    return run / "evaluation" / kind / "cases.csv"
+
+
 def _metric_rows(run: Path) -> dict[str, list[dict[str, str]]]:
     out = {}
     for kind in ("pretrained", "raw", "postprocessed"):
         out[kind] = [{k: v for k, v in r.items() if k != "seconds"}
-                     for r in _rows(run / f"metrics_{kind}.csv")]
+                     for r in _rows(_cases_csv(run, kind))]
     return out
 
 
@@ -97,7 +102,7 @@ def test_run_record(dataset: str, request: pytest.FixtureRequest, tmp_path: Path
     assert run == tmp_path / "runs" / f"{dataset}__closs_g0.2__fold0__seed0"
     record = json.loads((run / "run.json").read_text())
     assert RECORD_KEYS <= set(record)
-    assert record["format"] == "topobench-run/1" and record["status"] == "complete"
+    assert record["format"] == RUN_FORMAT and record["status"] == "complete"
     assert (record["loss"], record["method"], record["gamma"]) == ("closs", "CLoss", 0.2)
     assert (record["alpha"], record["critical_mask"]) == (0.5, "context")
     assert (record["epochs"], record["finetune_epochs"]) == (3, 1)
@@ -116,17 +121,17 @@ def test_run_record(dataset: str, request: pytest.FixtureRequest, tmp_path: Path
     assert [float(r["lr"]) for r in log] == pytest.approx(expected_lr, rel=1e-5)
     assert all(float(r["loss"]) > 0 and float(r["seconds"]) > 0 for r in log)
 
-    # per-case CSVs: case, evaluate_case's columns, seconds; one row per held-out case
+    # per-case stores: case, shape, evaluate_case's columns, seconds; one row per held-out case
     (case,) = record["eval_cases"]
     suffix = ".png" if dataset == "tiny2d" else ".tif"
     from topobench.io import read_mask
 
     target = read_mask(next((data / "labelsTr").glob(f"{case}.*")))
     for kind in ("pretrained", "raw", "postprocessed"):
-        rows = _rows(run / f"metrics_{kind}.csv")
+        rows = _rows(_cases_csv(run, kind))
         pred = read_mask(run / "predictions" / kind / f"{case}{suffix}")
         expected = evaluate_case(pred, target, protocol=record["protocol"]["name"])
-        assert list(rows[0]) == ["case", *expected, "seconds"]
+        assert list(rows[0]) == ["case", "shape", *expected, "seconds"]
         assert rows[0]["case"] == case
         for key, value in expected.items():
             assert float(rows[0][key]) == pytest.approx(value)
@@ -155,8 +160,9 @@ def test_run_record(dataset: str, request: pytest.FixtureRequest, tmp_path: Path
 
 def test_3d_default_protocol_gives_e2(tiny3d: Path, tmp_path: Path) -> None:
     result = train(_config(tiny3d, tmp_path, loss="dice_ce", protocol="default", epochs=1))
-    header = list(_rows(result.run_dir / "metrics_raw.csv")[0])
-    assert header == ["case", "dice", "cldice", "e", "e0", "e1", "e2", "e0_gt", "ags", "seconds"]
+    header = list(_rows(_cases_csv(result.run_dir, "raw"))[0])
+    assert header == ["case", "shape", "dice", "cldice", "e", "e0", "e1", "e2", "e0_gt", "ags",
+                      "seconds"]
 
 
 def test_training_learns_the_lines(tiny2d: Path, tmp_path: Path) -> None:
@@ -208,7 +214,7 @@ def test_resume_gives_the_uninterrupted_result(tiny2d: Path, tmp_path: Path, pha
         train(_config(tiny2d, tmp_path / "b", **kw), progress=_interrupt_at(phase, epoch, step))
     run_b = tmp_path / "b" / full.run_dir.name
     assert json.loads((run_b / "run.json").read_text())["status"] == "running"
-    assert not (run_b / "metrics_raw.csv").exists()
+    assert not (run_b / "evaluation").exists()
     with pytest.raises(RunError, match="resume"):
         train(_config(tiny2d, tmp_path / "b", **kw))
     with pytest.raises(RunError, match="differs in loss"):
@@ -287,7 +293,7 @@ def test_eval_on_test_set(tiny2d: Path, tmp_path: Path) -> None:
         shutil.copy(tiny2d / "labelsTr" / f"{name}.png", tiny2d / "labelsTs" / f"t{name}.png")
     result = train(_config(tiny2d, tmp_path, loss="dice_ce", epochs=1, eval_set="test"))
     assert result.record["eval_cases"] == ["tcase_000", "tcase_001"]
-    assert [r["case"] for r in _rows(result.run_dir / "metrics_raw.csv")] == result.record[
+    assert [r["case"] for r in _rows(_cases_csv(result.run_dir, "raw"))] == result.record[
         "eval_cases"]
     shutil.rmtree(tiny2d / "labelsTs")
     with pytest.raises(InvalidParameterError, match="labelsTs"):
@@ -339,17 +345,13 @@ def test_resume_after_sigkill(tiny2d: Path, tmp_path: Path) -> None:
 
 
 def test_one_patch_size_means_a_square_or_cube_patch() -> None:
-    from types import SimpleNamespace
 
-    from topobench.training.runner import _patch_size
+    from topobench.training.networks import patch_size
 
     for ndim, expected in ((2, (32, 32)), (3, (32, 32, 32))):
-        cfg = SimpleNamespace(patch_size=(32,))
-        ds = SimpleNamespace(ndim=ndim)
-        assert _patch_size(cfg, ds, [(64,) * ndim], 8) == expected
+        assert patch_size((32,), ndim, [(64,) * ndim], 8) == expected
     with pytest.raises(ValueError, match="2 sides for 2D"):
-        _patch_size(SimpleNamespace(patch_size=(32, 32, 32)), SimpleNamespace(ndim=2),
-                    [(64, 64)], 8)
+        patch_size((32, 32, 32), 2, [(64, 64)], 8)
 
 
 def _run_files(run: Path) -> dict[str, bytes]:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from topobench.catalog import FINETUNE_FRACTION, LOSSES, METRICS, metric_label
 from topobench.cli._common import console, default_gamma_help, library_errors
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from topobench.training import TrainConfig, TrainEvent, TrainResult
 
 
 def register(app: typer.Typer) -> None:
@@ -62,10 +69,15 @@ def train_command(
     depth: int = typer.Option(4, "--depth", help="U-Net resolution levels."),
     width: int = typer.Option(16, "--width", help="U-Net channels at the first level."),
     norm: str = typer.Option("instance", "--norm", help="instance|batch|group|none."),
+    network: str = typer.Option(
+        "unet", "--network",
+        help="unet (topobench's) or plainconv (nnU-Net's PlainConvUNet, needs topobench[nnunet])."),
     foreground_fraction: float = typer.Option(
         0.33, "--foreground-fraction", help="Share of patches centred on foreground."),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (1 is fastest on a busy machine)."),
+    workers: int = typer.Option(
+        0, "--workers", help="Processes drawing the training patches (0: the training one)."),
     eval_set: str = typer.Option("fold", "--eval-set", help="fold (held-out fold) or test."),
     run_name: str | None = typer.Option(None, "--run-name", help="Run directory name."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
@@ -73,6 +85,33 @@ def train_command(
         False, "--no-predictions", help="Do not write predicted masks."),
 ) -> None:
     """Pretrain with Dice & CE, fine-tune with LOSS, post-process and evaluate one fold."""
+    # The signature is the option list (Typer); the body only hands off and prints.
+    options = dict(locals())
+    with library_errors():
+        from topobench.training import train
+
+        config = _config(options)
+    progress, on_event = _progress_display()
+    with library_errors(), progress:
+        result = train(config, progress=on_event)
+    _print_summary(result)
+
+
+def _config(options: dict) -> TrainConfig:
+    """The TrainConfig of the command's options (validated: a bad option raises by name)."""
+    from topobench.training import TrainConfig
+
+    o = dict(options)
+    renamed = {"iterations": "iterations_per_epoch", "workers": "num_workers"}
+    for old, new in renamed.items():
+        o[new] = o.pop(old)
+    o["patch_size"] = _parse_patch(o["patch_size"])
+    o["save_predictions"] = not o.pop("no_predictions")
+    return TrainConfig(**o)
+
+
+def _progress_display() -> tuple[Progress, Callable[[TrainEvent], None]]:
+    """A Rich progress display with one bar per stage, and the callback that drives it."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -82,26 +121,12 @@ def train_command(
         TimeRemainingColumn,
     )
 
-    with library_errors():
-        from topobench.training import TrainConfig, TrainEvent, train
-
-    config = TrainConfig(
-        data=data, out=out, loss=loss, gamma=gamma, epochs=epochs,
-        finetune_fraction=finetune_fraction, finetune_epochs=finetune_epochs, fold=fold,
-        seed=seed, pretrained=pretrained, protocol=protocol, connectivity=connectivity,
-        device=device, amp=amp, patch_size=_parse_patch(patch_size), batch_size=batch_size,
-        iterations_per_epoch=iterations, lr=lr, finetune_lr=finetune_lr,
-        optimizer=optimizer,  # type: ignore[arg-type]
-        depth=depth, width=width, norm=norm,  # type: ignore[arg-type]
-        foreground_fraction=foreground_fraction, threads=threads, eval_set=eval_set,  # type: ignore[arg-type]
-        run_name=run_name, resume=resume, save_predictions=not no_predictions,
-    )
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=console, transient=False,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def on_event(event: TrainEvent) -> None:
         if event.kind == "stage":
@@ -119,13 +144,16 @@ def train_command(
         else:
             progress.update(task, completed=event.step)
 
-    with library_errors(), progress:
-        result = train(config, progress=on_event)
+    return progress, on_event
+
+
+def _print_summary(result: TrainResult) -> None:
+    """Where the run went, and the mean metrics of its three prediction variants."""
+    from rich.table import Table
+
     rec = result.record
     console.print(f"run written to [bold]{result.run_dir}[/] ({rec['method']}, fold {rec['fold']}, "
                   f"{rec['epochs']} + {rec['finetune_epochs']} epochs, {rec['device']})")
-    from rich.table import Table
-
     names = list(result.summary["postprocessed"])
     table = Table(title=f"mean over {len(rec['eval_cases'])} held-out cases")
     table.add_column("model")

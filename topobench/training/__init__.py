@@ -14,6 +14,7 @@ from topobench.errors import require
 
 require("torch", feature="topobench train", extra="torch")
 
+from topobench.training.config import NETWORKS, TrainConfig, run_name  # noqa: E402
 from topobench.training.data import (  # noqa: E402
     Case,
     Dataset,
@@ -28,18 +29,12 @@ from topobench.training.data import (  # noqa: E402
 from topobench.training.inference import predict_case, sliding_window_positions  # noqa: E402
 from topobench.training.loop import TrainEvent  # noqa: E402
 from topobench.training.model import UNet, UNetConfig  # noqa: E402
-from topobench.training.runner import (  # noqa: E402
-    LOSSES,
-    RunError,
-    TrainConfig,
-    TrainResult,
-    finetune_epochs,
-    run_name,
-    train,
-)
+from topobench.training.rundir import RunError, TrainResult  # noqa: E402
+from topobench.training.runner import LOSSES, finetune_epochs, train  # noqa: E402
 
 __all__ = [
     "LOSSES",
+    "NETWORKS",
     "Case",
     "Dataset",
     "DatasetError",
