@@ -10,6 +10,8 @@ Prints (``--only`` picks one):
    structures, every connectivity): identical results and the speed-up (process CPU time).
 2. ``betti3d``: betti_numbers on 256^3 tubes and sheets against the previous implementation
    (kept below as the baseline): identical results, the speed-up of it and of its Euler count.
+3. ``gil``: which kernels release the GIL (scikit-image's 2D and 3D thinning, cc3d): 1 vs 2
+   threads over the same items, and CPU seconds per wall second with 2 threads.
 3. ``roads``: the ``roads`` protocol on a 1500x1500 image (seconds; threads 2 vs 1).
 4. ``vessap``: the ``vessap`` protocol on the VesSAP label (``../shared/data``) and a degraded
    copy, in a child process: seconds, peak RSS and what evaluation adds to the loaded inputs.
@@ -205,6 +207,60 @@ def bench_roads(quick: bool) -> None:
           + ", ".join(f"{k}={v:.3f}" for k, v in r2.items()))
 
 
+def _main_thread_share(fn) -> float:
+    """How far a pure-Python loop on the calling thread gets while ``fn`` runs on another thread,
+    relative to beside a sleeping thread: about 0 when ``fn`` holds the GIL throughout."""
+    import threading
+
+    def rate(work) -> float:
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (work(), done.set()))
+        t, n = time.perf_counter(), 0
+        worker.start()
+        while not done.is_set():
+            n += 1
+        worker.join()
+        return n / (time.perf_counter() - t)
+
+    return rate(fn) / rate(lambda: time.sleep(0.5))
+
+
+def bench_gil(quick: bool) -> None:
+    """Which kernels release the GIL. Two measures: the main thread's share (a Python loop
+    beside the kernel: about 0 when the kernel holds the GIL, whatever the load), and 1 vs 2
+    threads over the same items (wall ratio, and process CPU seconds per wall second with 2
+    threads: above 1 only if both threads ran at once; both need idle cores to show it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cc3d
+    from skimage.morphology import skeletonize
+
+    side = 1024 if quick else 4096
+    images = [tubes((side, side), side // 20, 3, seed=s) for s in range(2)] * 2
+    volumes = [sheets((64, 256, 256), 12, 1, seed=s) for s in range(2)]
+    dense = [np.random.default_rng(s).random((64, 512, 512)) < 0.3 for s in range(2)] * 2
+    planes = [np.random.default_rng(s).random((side, side)) < 0.3 for s in range(2)] * 2
+    big = list(np.random.default_rng(0).random(2_000_000))
+    print("== GIL: main thread's share beside the kernel; 1 vs 2 threads over the same items ==")
+    cases = (("control: sorted(list)", sorted, [big] * 2),
+             ("skeletonize 2D (Zhang)", skeletonize, images),
+             ("skeletonize 3D (Lee)", skeletonize, volumes),
+             ("cc3d 2D", lambda m: cc3d.connected_components(m, connectivity=8), planes),
+             ("cc3d 3D", lambda m: cc3d.connected_components(m, connectivity=26), dense))
+    for name, fn, items in cases:
+        share = _main_thread_share(lambda fn=fn, items=items: [fn(x) for x in items])
+        runs = []
+        for workers in (1, 2):
+            t, c = time.perf_counter(), time.process_time()
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(fn, items))
+            runs.append((time.perf_counter() - t, time.process_time() - c))
+        (w1, _), (w2, c2) = runs
+        print(f"{name:>24}: main thread's share {share * 100:3.0f}%; 1 thread {w1:6.2f} s, "
+              f"2 threads {w2:6.2f} s, ratio {w1 / w2:4.2f}x, CPU/wall with 2 threads "
+              f"{c2 / w2:4.2f}")
+
+
 _CHILD_VESSAP = """
 import json, resource, sys, time
 import numpy as np
@@ -327,7 +383,7 @@ def bench_cld(quick: bool, structures: tuple[str, ...] = ("tubes", "sheets"),
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
-    parser.add_argument("--only", choices=["betti", "betti3d", "roads", "vessap", "cld"],
+    parser.add_argument("--only", choices=["betti", "betti3d", "gil", "roads", "vessap", "cld"],
                         default=None)
     parser.add_argument("--structures", nargs="+", choices=["tubes", "sheets"],
                         default=["tubes", "sheets"], help="cld volumes (default both)")
@@ -335,7 +391,8 @@ def main() -> None:
                         help="cld thread counts (default 2 1)")
     args = parser.parse_args()
     print(f"cpus={os.cpu_count()}")
-    benches = (("betti", bench_betti), ("betti3d", bench_betti_speedup), ("roads", bench_roads),
+    benches = (("betti", bench_betti), ("betti3d", bench_betti_speedup), ("gil", bench_gil),
+               ("roads", bench_roads),
                ("vessap", bench_vessap),
                ("cld", lambda q: bench_cld(q, tuple(args.structures), tuple(args.threads))))
     for name, fn in benches:

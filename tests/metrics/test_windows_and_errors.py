@@ -180,26 +180,32 @@ def test_workers_do_not_change_results():
         betti_errors(pred, target, workers=0)
 
 
-def test_2d_skeletons_run_on_the_calling_thread(monkeypatch):
-    """scikit-image's 2D thinning holds the GIL: no threads for 2D skeleton windows."""
+def test_skeletons_use_threads_and_component_counts_do_not(monkeypatch):
+    """scikit-image's thinning releases the GIL (2D and 3D); cc3d holds it (metrics._parallel)."""
     import threading
 
     import topobench.metrics.overlap as overlap
+    import topobench.metrics.window_errors as window_errors
 
-    threads = set()
-    real = overlap.skeleton
+    seen = []
+    real_skeleton, real_betti = overlap.skeleton, window_errors._betti_validated
 
-    def spy(mask):
-        threads.add((mask.ndim, threading.get_ident()))
-        return real(mask)
+    def spy_skeleton(mask):
+        seen.append(("skeleton", threading.get_ident()))
+        return real_skeleton(mask)
 
-    monkeypatch.setattr(overlap, "skeleton", spy)
+    def spy_betti(mask, c):
+        seen.append(("betti", threading.get_ident()))
+        return real_betti(mask, c)
+
+    monkeypatch.setattr(overlap, "skeleton", spy_skeleton)
+    monkeypatch.setattr(window_errors, "_betti_validated", spy_betti)
     image = np.zeros((40, 40), bool)
     image[5:35, 10:13] = True
-    overlap.skeleton_stats(image, image, window=10, workers=2)
-    assert threads == {(2, threading.get_ident())}
-    threads.clear()
-    volume = np.zeros((8, 8, 8), bool)
-    volume[2:6, 2:6, :] = True
-    rows = overlap.skeleton_stats(volume, volume, window=4, workers=2)
-    assert {ndim for ndim, _ in threads} == {3} and len(rows) == 8
+    plain = overlap.skeleton_stats(image, image, window=10, workers=1)
+    assert np.array_equal(overlap.skeleton_stats(image, image, window=10, workers=2), plain)
+    main = threading.get_ident()
+    assert {t for kind, t in seen if kind == "skeleton"} - {main}  # worker threads ran them
+    seen.clear()
+    window_errors.betti_window_stats(image, image, window=10, workers=2)
+    assert {t for kind, t in seen if kind == "betti"} == {main}

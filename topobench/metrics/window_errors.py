@@ -94,7 +94,8 @@ def betti_window_stats(
             return zero, zero
         return _betti_validated(pw, cw), _betti_validated(tw, cw)
 
-    return np.asarray(map_windows(one, views, workers), dtype=np.int64)
+    # cc3d holds the GIL: threads over these windows gain nothing (_parallel)
+    return np.asarray(map_windows(one, views, workers, gil_free=False), dtype=np.int64)
 
 
 def _errors_from_stats(stats: np.ndarray) -> BettiErrors:
@@ -176,7 +177,8 @@ def e0_gt_window_stats(
             both = count_components(pw & tw, c)
         return both, count_components(tw, c)
 
-    return np.asarray(map_windows(one, sliding_windows(p.shape, window), workers), dtype=np.int64)
+    windows = sliding_windows(p.shape, window)
+    return np.asarray(map_windows(one, windows, workers, gil_free=False), dtype=np.int64)
 
 
 def e0_gt(
