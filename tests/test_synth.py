@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -157,3 +158,62 @@ def test_degrade_an_empty_target_adds_only_false_positives(shape):
     assert case.expected_e0_gt == 0.0
     assert not (case.pred & target).any()
     assert case.errors.noise_pixels == 5
+
+
+# Digests of the cases the single-module topobench/synth.py drew before it became a package
+# (sha256 of the arrays' bytes, shape and dtype; of the sorted-keys JSON of to_dict()): the
+# package draws the very same cases for the same seeds.
+_REFERENCE = {
+    "vessels2d": ("c2d65e70c450c41c", "ff42c772ebf0b1b7", "6cd864a0f5153917"),
+    "roads2d": ("37f89f7814fafc75", "e5e917be67f8939b", "bcdbd30eed31d3f3"),
+    "tubes3d": ("5977f1a9dc52699c", "045363042cb14649", "593403df46fb5f37"),
+    "membranes3d": ("08c872e60ee40478", "4e4ba3a84f66e71b", "2ba68d633770ce84"),
+    "degrade": ("05d7d4fed773577c", "7634ed5ff7f4b425", "dd0585e3046134e1"),
+    "synthesize": ("db4545f117224367", ("d061885af6bbcedb", "7eb1bc0e6277e26c",
+                                        "cc2db8cc793dd2c6", "d3224ae16e38065c")),
+}
+_SHAPES = {"vessels2d": (96, 96), "roads2d": (128, 128), "tubes3d": (24, 48, 48),
+           "membranes3d": (24, 48, 48)}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _array_digest(array: np.ndarray) -> str:
+    array = np.ascontiguousarray(array)
+    return _digest(array.tobytes() + repr((array.shape, str(array.dtype))).encode())
+
+
+def _case_digests(case) -> tuple[str, str, str]:
+    text = json.dumps(case.to_dict(), sort_keys=True).encode()
+    return _array_digest(case.target), _array_digest(case.pred), _digest(text)
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_cases_are_those_drawn_before_the_package_split(kind):
+    assert _case_digests(make_case(kind, seed=3, shape=_SHAPES[kind])) == _REFERENCE[kind]
+
+
+def test_degrade_and_synthesize_are_those_of_before_the_package_split(tmp_path):
+    clean = make_case("vessels2d", seed=5, shape=(96, 96), gaps=0, bridges=0, blobs=0,
+                      noise=0, thinning=False)
+    case = degrade(clean.target, seed=1, window=48, connectivity=4)
+    assert _case_digests(case) == _REFERENCE["degrade"]
+    manifest = synthesize(tmp_path, kind="roads2d", n=2, seed=4, shape=(64, 64),
+                          file_format="npy")
+    manifest.pop("topobench_version")
+    files = sorted(tmp_path.rglob("*.npy"))
+    assert (_digest(json.dumps(manifest, sort_keys=True).encode()),
+            tuple(_array_digest(np.load(p)) for p in files)) == _REFERENCE["synthesize"]
+
+
+def test_every_name_of_the_module_is_still_there():
+    import topobench.synth as synth
+    from topobench.synth_images import make_image_case  # uses the drawing helpers
+
+    assert set(synth.__all__) == {"KINDS", "InjectedErrors", "SynthCase", "SynthKind",
+                                  "degrade", "make_case", "synthesize"}
+    assert all(hasattr(synth, name) for name in
+               ("_GENERATORS", "_Drawing", "_rasterise", "_thicken", *synth.__all__))
+    assert callable(make_image_case)

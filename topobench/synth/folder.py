@@ -56,17 +56,7 @@ def synthesize(
         raise InvalidParameterError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if n < 1:
         raise InvalidParameterError(f"n must be >= 1, got {n}")
-    ndim = len(KINDS[kind])
-    ext = (file_format or ("png" if ndim == 2 else "nii.gz")).lstrip(".").lower()
-    allowed = (
-        ("png", "bmp", "tif", "tiff", "npy", "npz")
-        if ndim == 2
-        else ("nii.gz", "nii", "tif", "tiff", "npy", "npz")
-    )
-    if ext not in allowed:
-        raise InvalidParameterError(
-            f"{kind} masks can be written as {', '.join(allowed)}, got {file_format!r}"
-        )
+    ext = _file_suffix(kind, file_format)
     out = Path(out_dir)
     cases = []
     for i in range(n):
@@ -95,3 +85,19 @@ def synthesize(
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _file_suffix(kind: str, file_format: str | None) -> str:
+    """The files' suffix for ``kind`` (``png`` in 2D, ``nii.gz`` in 3D by default), checked."""
+    ndim = len(KINDS[kind])
+    ext = (file_format or ("png" if ndim == 2 else "nii.gz")).lstrip(".").lower()
+    allowed = (
+        ("png", "bmp", "tif", "tiff", "npy", "npz")
+        if ndim == 2
+        else ("nii.gz", "nii", "tif", "tiff", "npy", "npz")
+    )
+    if ext not in allowed:
+        raise InvalidParameterError(
+            f"{kind} masks can be written as {', '.join(allowed)}, got {file_format!r}"
+        )
+    return ext

@@ -153,62 +153,18 @@ def _bridges(
     centres: list[tuple[int, ...]] = []
     if not drawing.points:  # an empty target: nothing to join
         return added, centres
-    lo_len, hi_len = (6.0, 45.0) if len(shape) == 2 else (4.0, 24.0)
+    lengths = (6.0, 45.0) if len(shape) == 2 else (4.0, 24.0)
     clearance = _distance(~target)
     betti = betti_numbers(target, connectivity=connectivity)
     attempts = 0
     while len(centres) < n_bridges and attempts < 200 * max(n_bridges, 1):
         attempts += 1
-        a, b = rng.integers(len(drawing.points), size=2)
-        if a == b and drawing.slab_axis is not None:
-            continue  # two points of one sheet: no new connection
-        ia = int(rng.integers(len(drawing.points[a])))
-        pa = drawing.points[a][ia]
-        pb_all = drawing.points[b]
-        d = np.linalg.norm(pb_all - pa, axis=1)
-        ra = drawing.radius(a, ia)
-        rb_all = np.broadcast_to(drawing.radii[b], d.shape)
-        ok = (d > lo_len + ra + rb_all) & (d < hi_len)
-        if a == b and drawing.ordered:  # one curve: join points far apart along it (a loop)
-            along = 0.5 * np.abs(np.arange(len(pb_all)) - ia)
-            ok &= along > 3 * d
-        ok = np.flatnonzero(ok)
-        if ok.size == 0:
+        ends = _bridge_ends(rng, drawing, lengths, avoid + centres)
+        if ends is None:
             continue
-        ib = int(rng.choice(ok))
-        pb, rb = pb_all[ib], float(rb_all[ib])
-        if any(np.linalg.norm((pa + pb) / 2 - np.array(c)) < 15 for c in avoid + centres):
+        line = _bridge_line(target, added, clearance, *ends)
+        if line is None:
             continue
-        n = int(np.linalg.norm(pb - pa) / 0.5) + 2
-        pts = pa + np.linspace(0, 1, n)[:, None] * (pb - pa)
-        # The middle of the segment must cross only background: one connection per bridge.
-        da, db = np.linalg.norm(pts - pa, axis=1), np.linalg.norm(pts - pb, axis=1)
-        middle = (da > ra + 3.0) & (db > rb + 3.0)
-        if middle.sum() < 4:
-            continue
-        mid = np.clip(np.rint(pts[middle]).astype(int), 0, np.array(shape) - 1)
-        if clearance[tuple(mid.T)].min() < 2.0:
-            continue
-        line = _thicken(_rasterise(shape, pts), 1.0) & ~target
-        # The line's neighbourhood: the checks below are local to it.
-        idx = np.argwhere(line)
-        if idx.size == 0:
-            continue
-        lo = np.maximum(idx.min(axis=0) - 4, 0)
-        hi = np.minimum(idx.max(axis=0) + 5, shape)
-        box = tuple(slice(a, b) for a, b in zip(lo, hi))
-        if (ndimage.binary_dilation(line[box], iterations=2) & added[box]).any():
-            continue  # bridges never touch each other
-        # Fill the tiny background pockets a line can trap where it meets a structure's edge
-        # (a pocket enclosed inside the box is enclosed in the whole array too).
-        before = target[box] | added[box]
-        after = before | line[box]
-        pockets = ndimage.binary_fill_holes(after) & ~after & ~ndimage.binary_fill_holes(before)
-        if pockets.any():
-            labels, _ = ndimage.label(pockets)
-            sizes = np.bincount(labels.ravel())
-            small = np.flatnonzero(sizes < (25 if len(shape) == 2 else 60))
-            line[box] |= np.isin(labels, small[small > 0])
         # Keep it only if it makes exactly one false connection: it merges two pieces or
         # closes one loop (checked on the Betti numbers, with the case's connectivity).
         now = betti_numbers(target | added | line, connectivity=connectivity)
@@ -217,8 +173,87 @@ def _bridges(
         betti = now
         added |= line
         clearance = _distance(~(target | added))
+        pa, pb = ends[0], ends[2]
         centres.append(tuple(int(c) for c in np.rint((pa + pb) / 2)))
     return added, centres
+
+
+def _bridge_ends(
+    rng: np.random.Generator,
+    drawing: _Drawing,
+    lengths: tuple[float, float],
+    avoid: list[tuple[int, ...]],
+) -> tuple[np.ndarray, float, np.ndarray, float] | None:
+    """Two structure points a bridge could join, with their radii; None if the draw fails.
+
+    The points are ``lengths[0]`` (plus both radii) to ``lengths[1]`` apart, on two structures
+    or far apart along one curve (a loop), and their midpoint is away from ``avoid``.
+    """
+    lo_len, hi_len = lengths
+    a, b = rng.integers(len(drawing.points), size=2)
+    if a == b and drawing.slab_axis is not None:
+        return None  # two points of one sheet: no new connection
+    ia = int(rng.integers(len(drawing.points[a])))
+    pa = drawing.points[a][ia]
+    pb_all = drawing.points[b]
+    d = np.linalg.norm(pb_all - pa, axis=1)
+    ra = drawing.radius(a, ia)
+    rb_all = np.broadcast_to(drawing.radii[b], d.shape)
+    ok = (d > lo_len + ra + rb_all) & (d < hi_len)
+    if a == b and drawing.ordered:  # one curve: join points far apart along it (a loop)
+        along = 0.5 * np.abs(np.arange(len(pb_all)) - ia)
+        ok &= along > 3 * d
+    ok = np.flatnonzero(ok)
+    if ok.size == 0:
+        return None
+    ib = int(rng.choice(ok))
+    pb, rb = pb_all[ib], float(rb_all[ib])
+    if any(np.linalg.norm((pa + pb) / 2 - np.array(c)) < 15 for c in avoid):
+        return None
+    return pa, ra, pb, rb
+
+
+def _bridge_line(
+    target: np.ndarray, added: np.ndarray, clearance: np.ndarray,
+    pa: np.ndarray, ra: float, pb: np.ndarray, rb: float,
+) -> np.ndarray | None:
+    """The bridge from ``pa`` to ``pb`` as a mask outside the target; None where it cannot be.
+
+    Its middle must cross only background (one connection per bridge) and stay clear of the
+    other bridges (``added``); background pockets it traps against a structure's edge are
+    filled.
+    """
+    shape = target.shape
+    n = int(np.linalg.norm(pb - pa) / 0.5) + 2
+    pts = pa + np.linspace(0, 1, n)[:, None] * (pb - pa)
+    da, db = np.linalg.norm(pts - pa, axis=1), np.linalg.norm(pts - pb, axis=1)
+    middle = (da > ra + 3.0) & (db > rb + 3.0)
+    if middle.sum() < 4:
+        return None
+    mid = np.clip(np.rint(pts[middle]).astype(int), 0, np.array(shape) - 1)
+    if clearance[tuple(mid.T)].min() < 2.0:
+        return None
+    line = _thicken(_rasterise(shape, pts), 1.0) & ~target
+    # The line's neighbourhood: the checks below are local to it.
+    idx = np.argwhere(line)
+    if idx.size == 0:
+        return None
+    lo = np.maximum(idx.min(axis=0) - 4, 0)
+    hi = np.minimum(idx.max(axis=0) + 5, shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    if (ndimage.binary_dilation(line[box], iterations=2) & added[box]).any():
+        return None  # bridges never touch each other
+    # Fill the tiny background pockets a line can trap where it meets a structure's edge
+    # (a pocket enclosed inside the box is enclosed in the whole array too).
+    before = target[box] | added[box]
+    after = before | line[box]
+    pockets = ndimage.binary_fill_holes(after) & ~after & ~ndimage.binary_fill_holes(before)
+    if pockets.any():
+        labels, _ = ndimage.label(pockets)
+        sizes = np.bincount(labels.ravel())
+        small = np.flatnonzero(sizes < (25 if len(shape) == 2 else 60))
+        line[box] |= np.isin(labels, small[small > 0])
+    return line
 
 
 def _blobs(
