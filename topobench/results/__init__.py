@@ -2,7 +2,7 @@
 
 - :func:`load_results` reads run directories, per-case CSVs and leaderboards into one tidy
   table (:data:`TIDY_COLUMNS`; fractions in [0, 1] for Dice, clDice and AGS).
-- :func:`aggregate_cells` reduces it to table cells (mean over cases, then over folds).
+- :func:`aggregate_cells` reduces it to table cells (mean over cases, then seeds, then folds).
 - :func:`paired_comparison` compares a method with a baseline over the same cases.
 - :func:`build_table` / :func:`render_tables` produce Tables 1-7 as CSV, Markdown or LaTeX.
 - :func:`add_to_leaderboard` appends runs to a leaderboard file.

@@ -340,17 +340,34 @@ def summary_table(summary: dict[str, Any], fmt: Literal["md", "latex"] = "md") -
         for m, s in stats.items()
     ]
     head = ("metric", "mean", "std", "median", "n")
+    if fmt not in ("md", "latex"):
+        raise InvalidParameterError(f"format must be 'md' or 'latex', got {fmt!r}")
+    return simple_table(head, rows, fmt, comment=note)
+
+
+def simple_table(header: Sequence[str], rows: Sequence[Sequence[str]],
+                 fmt: Literal["md", "latex"], *, comment: str = "") -> str:
+    """A plain table of text cells: a Markdown pipe table or a LaTeX ``tabular`` (booktabs).
+
+    The first column is left-aligned, the others (figures) right-aligned. LaTeX's special
+    characters are escaped in every cell and in ``comment``, which becomes the first line
+    (``<!-- comment -->`` or ``% comment``) when given.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``fmt`` is not ``"md"`` or ``"latex"``.
+    """
     if fmt == "md":
-        lines = [f"<!-- {note} -->", "| " + " | ".join(head) + " |", "|---|---:|---:|---:|---:|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines = [f"<!-- {comment} -->"] if comment else []
+        lines += ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     elif fmt == "latex":
-        lines = [f"% {note}".replace("_", r"\_"), r"\begin{tabular}{lrrrr}", r"\toprule"]
-        lines.append(" & ".join(head) + r" \\")
-        lines.append(r"\midrule")
-        for r in rows:
-            lines.append(" & ".join(c.replace("%", r"\%").replace("_", r"\_") for c in r) + r" \\")
+        lines = [f"% {latex_escape(comment)}"] if comment else []
+        lines += [rf"\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", r"\toprule",
+                  " & ".join(latex_escape(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in rows]
         lines += [r"\bottomrule", r"\end{tabular}"]
     else:
         raise InvalidParameterError(f"format must be 'md' or 'latex', got {fmt!r}")
     return "\n".join(lines) + "\n"
-
