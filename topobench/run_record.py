@@ -206,7 +206,7 @@ class RunRecord:
             expected = " or ".join(repr(f) for f in RUN_FORMATS_READ)
             raise ReadError(f"{prefix}expected format {expected}, got {fmt!r}")
         values = {k: _copy(v) for k, v in data.items() if k in _KEYS}
-        for key in ("versions", "seconds_per_epoch", "seconds_total", "status", "device",
+        for key in ("versions", "seconds_per_epoch", "seconds_total", "device",
                     "topobench_version"):
             if values.get(key) is None:
                 values.pop(key, None)  # null where a default exists: the default

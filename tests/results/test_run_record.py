@@ -86,6 +86,7 @@ def test_a_minimal_record_gets_the_defaults() -> None:
                                               "finite numbers or nulls"),
     ({"eval_cases": ["a", 2]}, "key 'eval_cases' expected a list of strings or null"),
     ({"amp": "yes"}, "key 'amp' expected true or false or null"),
+    ({"status": None}, "key 'status' expected a string, got None"),
 ])
 def test_bad_records_are_refused_naming_the_file_and_key(change: dict, message: str) -> None:
     with pytest.raises(ReadError) as info:
