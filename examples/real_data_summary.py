@@ -19,6 +19,7 @@ import pandas as pd
 
 from topobench.catalog import LOSSES, METRICS
 from topobench.results.stats import paired_comparison
+from topobench.run_record import variant_cases_path
 
 FAMILIES = {"topomortar_small": "topomortar_small", "chase_a": "chase", "chase_b": "chase"}
 SHOWN = ("dice", "cldice", "e", "e0", "e1", "e0_gt", "ags")
@@ -34,7 +35,7 @@ def load(runs: Path) -> pd.DataFrame:
         family = FAMILIES[record["dataset"]]
         for stage, method in (("postprocessed", record["loss"]), ("raw", record["loss"] + " raw"),
                               ("pretrained", "pretrained")):
-            frame = pd.read_csv(run / f"metrics_{stage}.csv", keep_default_na=False)
+            frame = pd.read_csv(variant_cases_path(run, stage), keep_default_na=False)
             frames.append(frame.assign(family=family, method=method, seed=record["seed"],
                                        run=run.name))
     data = pd.concat(frames, ignore_index=True)

@@ -54,6 +54,7 @@ topobench train "$DATA" --loss closs --gamma 0.1 --pretrained "$PRE" "${COMMON[@
 python - "$RUNS" "$FOLD" <<'PY'
 import csv, json, sys
 from pathlib import Path
+from topobench.run_record import variant_cases_path
 
 runs = sorted(p for p in Path(sys.argv[1]).glob(f"*__fold{sys.argv[2]}__*")
               if (p / "run.json").is_file())
@@ -69,12 +70,12 @@ print("|---|---|" + "---|" * len(cols))
 first = True
 for run in runs:
     rec = json.loads((run / "run.json").read_text())
-    stages = [("metrics_raw.csv", "without"), ("metrics_postprocessed.csv", "with")]
+    stages = [("raw", "without"), ("postprocessed", "with")]
     if first:
-        stages.insert(0, ("metrics_pretrained.csv", "pretrained only"))
+        stages.insert(0, ("pretrained", "pretrained only"))
         first = False
-    for name, label in stages:
-        m, n = mean(run / name)
+    for variant, label in stages:
+        m, n = mean(variant_cases_path(run, variant))  # evaluation/<variant>/cases.csv
         model = "Pretrained (Dice & CE)" if label == "pretrained only" else (
             f"{rec['method']}" + (f" (g={rec['gamma']})" if rec["gamma"] is not None else ""))
         cells = [f"{m[c] * 100:.2f}" if c in pct else f"{m[c]:.3f}" for c in cols]

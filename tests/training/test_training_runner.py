@@ -385,3 +385,49 @@ def test_unavailable_device_is_refused_by_name(tiny2d: Path, tmp_path: Path) -> 
         with pytest.raises(InvalidParameterError, match=f"device '{device}'"):
             train(_config(tiny2d, tmp_path, loss="dice_ce", epochs=1, device=device))
     assert not any(tmp_path.glob("*/run.json"))
+
+
+def _same_weights(run_a: Path, run_b: Path) -> bool:
+    for name in ("model_pretrained.pt", "model_finetuned.pt"):
+        a = torch.load(run_a / name, weights_only=False)["model"]
+        b = torch.load(run_b / name, weights_only=False)["model"]
+        if a.keys() != b.keys() or not all(torch.equal(a[k], b[k]) for k in a):
+            return False
+    return True
+
+
+def test_an_interrupted_evaluation_resumes_without_training_or_predicting_again(
+        tiny2d: Path, tmp_path: Path) -> None:
+    kw = dict(loss="closs", epochs=2)
+    full = train(_config(tiny2d, tmp_path / "a", **kw))
+
+    def stop(event: TrainEvent) -> None:
+        if (event.kind, event.phase, event.step) == ("step", "evaluation", 2):
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train(_config(tiny2d, tmp_path / "b", **kw), progress=stop)
+    run_b = tmp_path / "b" / full.run_dir.name
+    written = {p: p.stat().st_mtime_ns for p in (run_b / "predictions").rglob("*.png")}
+    events: list[TrainEvent] = []
+    resumed = train(_config(tiny2d, tmp_path / "b", **kw, resume=True), progress=events.append)
+    # the finished steps are read back: only the evaluation runs again
+    assert [e.phase for e in events if e.kind == "stage"] == ["evaluation"]
+    assert {p: p.stat().st_mtime_ns for p in written} == written
+    assert resumed.record["seconds_total"]["inference"] is not None
+    assert _metric_rows(run_b) == _metric_rows(full.run_dir)
+    assert resumed.summary == full.summary
+    assert _same_weights(run_b, full.run_dir)
+
+
+def test_workers_draw_the_same_batches_and_resume_with_another_count(
+        tiny2d: Path, tmp_path: Path) -> None:
+    kw = dict(loss="dice_ce", epochs=3, finetune_epochs=1)
+    alone = train(_config(tiny2d, tmp_path / "a", **kw))
+    with pytest.raises(_Interrupt):
+        train(_config(tiny2d, tmp_path / "b", **kw, num_workers=2),
+              progress=_interrupt_at("pretrain", 2, 2))
+    resumed = train(_config(tiny2d, tmp_path / "b", **kw, num_workers=0, resume=True))
+    assert resumed.record["config"]["num_workers"] == 0
+    assert _same_weights(resumed.run_dir, alone.run_dir)
+    assert _metric_rows(resumed.run_dir) == _metric_rows(alone.run_dir)

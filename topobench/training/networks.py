@@ -22,54 +22,81 @@ from topobench.training.model import UNet, UNetConfig
 
 __all__ = ["build_network", "network_spec", "patch_size", "plainconv_plan", "spec_of"]
 
-# nnU-Net's planner (ExperimentPlanner): feature maps are not halved below 4 voxels, at most
-# 7 stages in 2D and 6 in 3D, features capped at 512 (2D) and 320 (3D).
+# nnU-Net's planner: feature maps are not halved below 4 voxels (min_feature_map_size),
+# features capped at 512 (2D) and 320 (3D).
 _MIN_FEATURE_MAP = 4
-_MAX_STAGES = {2: 7, 3: 6}
 _MAX_FEATURES = {2: 512, 3: 320}
 
 
 def plainconv_plan(patch: Sequence[int], *, depth: int, width: int) -> dict[str, list]:
     """Stages of a ``PlainConvUNet`` for ``patch``, as nnU-Net plans them, at most ``depth``.
 
-    Each stage after the first halves every axis whose feature map stays at least 4 voxels
-    (and is even), so anisotropic patches get per-axis strides; stages stop when no axis can be
-    halved, at ``depth`` or at nnU-Net's maximum (7 in 2D, 6 in 3D). Features start at
-    ``width`` and double per stage, capped as nnU-Net caps them (512 in 2D, 320 in 3D);
-    nnU-Net's own plans use ``width=32``.
+    nnU-Net's rule (``get_pool_and_conv_props``) for unit voxel spacing: a stage halves every
+    axis that is at least 8 voxels long (so that the bottleneck keeps at least 4) and whose
+    spacing is within a factor 2 of the finest of those axes (a halved axis doubles its
+    spacing, so a long axis waits for the others); a lone axis is halved only from 12 voxels
+    on; odd sides are halved rounding up (the patch must then be a multiple of ``divisor``).
+    Stages stop when no axis can be halved or at ``depth``. Features start at ``width`` and
+    double per stage, capped as nnU-Net caps them (512 in 2D, 320 in 3D); nnU-Net's own plans
+    use ``width=32`` and no stage limit.
 
     Returns
     -------
     dict
-        ``features``: channels per stage; ``strides``: one list of per-axis strides per stage.
+        ``features``: channels per stage; ``strides``: one list of per-axis strides per stage;
+        ``divisor``: per axis, the product of its strides (patch sides must be multiples).
 
     Examples
     --------
-    >>> plainconv_plan((32, 64, 64), depth=5, width=16)["strides"]
+    >>> plainconv_plan((32, 64, 64), depth=9, width=16)["strides"]
     [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]]
     """
     nd = len(patch)
-    size = [int(s) for s in patch]
+    size = [float(s) for s in patch]
+    spacing = [1.0] * nd
     strides = [[1] * nd]
-    while len(strides) < min(depth, _MAX_STAGES.get(nd, 6)):
-        step = [2 if s % 2 == 0 and s // 2 >= _MIN_FEATURE_MAP else 1 for s in size]
-        if 2 not in step:
+    while len(strides) < depth:
+        valid = [i for i in range(nd) if size[i] >= 2 * _MIN_FEATURE_MAP]
+        if not valid:
             break
-        strides.append(step)
-        size = [s // v for s, v in zip(size, step, strict=True)]
+        finest = min(spacing[i] for i in valid)
+        valid = [i for i in valid if spacing[i] / finest < 2]
+        if not valid or (len(valid) == 1 and size[valid[0]] < 3 * _MIN_FEATURE_MAP):
+            break
+        strides.append([2 if i in valid else 1 for i in range(nd)])
+        for i in valid:
+            spacing[i] *= 2
+            size[i] = float(np.ceil(size[i] / 2))
     features = [min(width * 2**i, _MAX_FEATURES.get(nd, 320)) for i in range(len(strides))]
-    return {"features": features, "strides": strides}
+    divisor = [int(np.prod([s[i] for s in strides])) for i in range(nd)]
+    return {"features": features, "strides": strides, "divisor": divisor}
 
 
 def network_spec(network: str, *, ndim: int, in_channels: int, depth: int, width: int,
-                 norm: str, patch: Sequence[int]) -> dict[str, Any]:
-    """The spec of the network ``network`` ("unet" or "plainconv") for this data and patch."""
+                 norm: str, patch: Sequence[int],
+                 explicit_patch: bool = True) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """The spec of the network ``network`` ("unet" or "plainconv") for this data and patch,
+    and the patch it trains on.
+
+    For "plainconv" the patch must be a multiple of the plan's per-axis divisor: an explicit
+    patch that is not is refused, a default one is rounded up (as nnU-Net pads its patch).
+    """
+    patch = tuple(int(p) for p in patch)
     if network == "unet":
         config = UNetConfig(ndim=ndim, in_channels=in_channels, depth=depth, width=width,
                             norm=norm)  # type: ignore[arg-type]
-        return {"network": "unet", **config.to_dict()}
-    return {"network": "plainconv", "ndim": ndim, "in_channels": in_channels,
-            "out_channels": 2, **plainconv_plan(patch, depth=depth, width=width), "norm": norm}
+        return {"network": "unet", **config.to_dict()}, patch
+    plan = plainconv_plan(patch, depth=depth, width=width)
+    divisor = plan.pop("divisor")
+    if any(p % d for p, d in zip(patch, divisor, strict=True)):
+        if explicit_patch:
+            raise InvalidParameterError(
+                f"patch_size {patch} does not fit network 'plainconv': its plan for this patch "
+                f"needs sides that are multiples of {tuple(divisor)}")
+        patch = tuple(-(-p // d) * d for p, d in zip(patch, divisor, strict=True))
+    spec = {"network": "plainconv", "ndim": ndim, "in_channels": in_channels,
+            "out_channels": 2, **plan, "norm": norm}
+    return spec, patch
 
 
 def spec_of(model: nn.Module) -> dict[str, Any] | str:

@@ -171,8 +171,9 @@ def _network(cfg: TrainConfig, ds: Dataset, model: nn.Module | None, pre_state: 
     spec = ({"network": "unet", **stored} if stored is not None and "network" not in stored
             else stored)
     if spec is None:
-        spec = network_spec(cfg.network, ndim=ds.ndim, in_channels=ds.in_channels,
-                            depth=cfg.depth, width=cfg.width, norm=cfg.norm, patch=patch)
+        spec, patch = network_spec(
+            cfg.network, ndim=ds.ndim, in_channels=ds.in_channels, depth=cfg.depth,
+            width=cfg.width, norm=cfg.norm, patch=patch, explicit_patch=cfg.patch_size is not None)
     elif spec["network"] == "unet":  # a stored U-Net: its divisor still applies to the patch
         patch = patch_size(patch, ds.ndim, shapes, 2 ** (spec["depth"] - 1))
     torch.manual_seed(cfg.seed)
