@@ -15,9 +15,10 @@ Prints (``--only`` picks one):
 3. ``roads``: the ``roads`` protocol on a 1500x1500 image (seconds; threads 2 vs 1).
 4. ``vessap``: the ``vessap`` protocol on the VesSAP label (``../shared/data``) and a degraded
    copy, in a child process: seconds, peak RSS and what evaluation adds to the loaded inputs.
-5. ``cld``: the ``cld`` protocol on 600x1024x1024 volumes of thin tubes and of membrane-like
-   sheets (``thin_structures.sheets``), each in a child process: seconds, peak RSS (volumes
-   included), and the skeleton stage timed inside the same run (the floor of this protocol).
+5. ``cld``: the ``cld`` protocol on 600x1024x1024 volumes of thin tubes and of sheets shaped
+   as CLD's cement lines (``thin_structures.CEMENT_LINES``), each in a child process: seconds,
+   peak RSS (volumes included), and the skeleton stage timed inside the same run (the floor of
+   this protocol).
 
 On a shared machine, compare the CPU-time figures: wall time depends on the load.
 """
@@ -38,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from thin_structures import degrade, sheets, tubes  # noqa: E402
+from thin_structures import CEMENT_LINES, degrade, sheets, tubes  # noqa: E402
 
 from topobench.masks import dual_connectivity  # noqa: E402
 from topobench.metrics import betti_numbers, euler_characteristic, evaluate_case  # noqa: E402
@@ -315,7 +316,7 @@ from topobench.metrics import evaluate_case
 pred = np.load(sys.argv[1]); target = np.load(sys.argv[2])
 workers = int(sys.argv[3])
 stage = {"seconds": 0.0, "cpu_s": 0.0}
-real = protocols.skeleton_stats
+real = protocols._skeleton_window_stats
 
 
 def timed(*args, **kwargs):
@@ -328,7 +329,7 @@ def timed(*args, **kwargs):
         stage["cpu_s"] += time.process_time() - c
 
 
-protocols.skeleton_stats = timed
+protocols._skeleton_window_stats = timed
 t, c = time.perf_counter(), time.process_time()
 r = evaluate_case(pred, target, protocol="cld", workers=workers)
 sec, cpu = time.perf_counter() - t, time.process_time() - c
@@ -339,11 +340,13 @@ print(json.dumps({"seconds": sec, "cpu_s": cpu, "skeleton_s": stage["seconds"],
 
 
 def cld_volumes(structure: str, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(prediction, target) of the ``cld`` benchmark: thin tubes or membrane-like sheets."""
+    """(prediction, target) of the ``cld`` benchmark: thin tubes, or sheets shaped as CLD's
+    cement lines (``thin_structures.CEMENT_LINES``: 8 curved sheets 5 voxels thick, 4.4% of
+    600x1024x1024)."""
     if structure == "tubes":
         target = tubes(shape, 400 if shape[0] > 128 else 100, 1, seed=4)
     else:
-        target = sheets(shape, 24, 1, seed=4)
+        target = sheets(shape, **CEMENT_LINES, seed=4)
     return degrade(target, 300, 300, seed=5), target
 
 

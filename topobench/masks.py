@@ -21,12 +21,16 @@ __all__ = [
     "dual_connectivity",
     "map_mask_pairs",
     "resolve_connectivity",
+    "slice_connectivity",
     "to_numpy",
 ]
 
 _FULL = {2: 8, 3: 26}
 _ALLOWED = {2: (4, 8), 3: (6, 26)}
 _DUAL = {4: 8, 8: 4, 6: 26, 26: 6}
+# Connectivity inside a 2D slice of a volume (2D connectivities stay): the neighbours of a
+# 26- / 6-neighbourhood that lie in the slice's plane are its 8- / 4-neighbourhood.
+_SLICE = {26: 8, 6: 4, 8: 8, 4: 4}
 
 
 def as_mask(mask: Any, *, name: str = "mask", threshold: float | None = None) -> np.ndarray:
@@ -138,6 +142,17 @@ def resolve_connectivity(connectivity: int | None, ndim: int) -> int:
             f"connectivity {c} is not valid for a {ndim}D mask: expected {allowed}"
         )
     return c
+
+
+def slice_connectivity(connectivity: int) -> int:
+    """The connectivity within a 2D slice of a volume (or an axis of length 1 dropped):
+    26 -> 8, 6 -> 4; 8 and 4 unchanged."""
+    try:
+        return _SLICE[int(connectivity)]
+    except KeyError:
+        raise InvalidParameterError(
+            f"expected connectivity 4, 8, 6 or 26, got {connectivity}"
+        ) from None
 
 
 def dual_connectivity(connectivity: int) -> int:

@@ -15,7 +15,7 @@ from topobench.metrics import (
     cldice,
     dice,
     skeleton,
-    skeleton_stats,
+    skeleton_window_stats,
     sliding_windows,
 )
 
@@ -111,11 +111,11 @@ def test_windowed_cldice_leaves_out_windows_where_both_are_empty():
     assert ags(pred2, target, window=10) == pytest.approx(ags(pred, target))
 
 
-def test_skeleton_stats_are_shared_sufficient_statistics():
+def test_skeleton_window_stats_are_shared_sufficient_statistics():
     rng = np.random.default_rng(1)
     pred = rng.random((30, 30)) < 0.5
     target = rng.random((30, 30)) < 0.5
-    stats = skeleton_stats(pred, target, window=10)
+    stats = skeleton_window_stats(pred, target, window=10)
     assert stats.shape == (9, 6)
     for row, sl in zip(stats, sliding_windows(pred.shape, 10)):
         sp, st_ = skeletonize(pred[sl]), skeletonize(target[sl])
@@ -172,3 +172,27 @@ def test_overlap_scores_are_fractions_never_nan(pred, data):
                   ags(pred, target, window=window)):
         assert 0.0 <= value <= 1.0 and not np.isnan(value)
     assert dice(pred, target) == dice(target, pred)
+
+
+def test_skeleton_of_the_bounding_box_is_the_skeleton():
+    """Windows are thinned on their foreground's bounding box: the same skeleton as thinning
+    the whole window (2D and 3D, with margins and touching the border)."""
+    from scipy import ndimage
+
+    from topobench.metrics.overlap import _foreground_box, _skeleton_counts
+
+    rng = np.random.default_rng(7)
+    for k in range(40):
+        shape = tuple(rng.integers(6, 24, size=2 + k % 2))
+        mask = ndimage.binary_dilation(rng.random(shape) < 0.03, iterations=int(k % 3))
+        mask[: k % 4] = False
+        if not mask.any():
+            continue
+        box = _foreground_box(mask)
+        whole = skeleton(mask)
+        assert not whole[tuple(slice(0, b.start) for b in box)].any()
+        cropped = np.zeros_like(whole)
+        cropped[box] = skeleton(mask[box])
+        assert np.array_equal(cropped, whole)
+        other = rng.random(shape) < 0.5
+        assert _skeleton_counts(mask, other) == (whole.sum(), (whole & other).sum())

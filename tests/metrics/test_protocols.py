@@ -165,3 +165,48 @@ def test_protocol_errors():
 def test_docstring_examples(module):
     result = doctest.testmod(module, extraglobs={"np": np})
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_evaluate_case_validates_the_pair_once(monkeypatch):
+    """The pair is validated once (two masks) and the kernels take the validated arrays; the
+    Betti matching error, whose kernel validates on its own, sees bool arrays (no work)."""
+    import topobench.masks as masks
+
+    calls = []
+    real = masks.as_mask
+
+    def counting(mask, **kwargs):
+        calls.append(np.asarray(mask).dtype)
+        return real(mask, **kwargs)
+
+    monkeypatch.setattr(masks, "as_mask", counting)
+    target = np.zeros((12, 14), np.uint8)
+    target[3, 1:13] = 255
+    pred = target.copy()
+    pred[3, 6] = 0
+    everything = [m for m in METRIC_NAMES if m not in ("e2", "bm", "bm0", "bm1", "bm2")]
+    result = evaluate_case(pred, target, metrics=everything)
+    assert len(calls) == 2 and set(result) == set(everything)
+    calls.clear()
+    evaluate_case(pred, target, metrics=["bm"])
+    assert calls[:2] == [np.uint8, np.uint8] and set(calls[2:]) <= {np.dtype(bool)}
+
+
+def test_every_metric_is_the_reduction_of_its_window_statistics():
+    """One pattern: ``<statistics>_window_stats`` and ``<metric>_from_window_stats``."""
+    import topobench.metrics as tm
+
+    target = vessels((40, 40), seed=3)
+    pred = target.copy()
+    pred[18:22, :] = False
+    kw = {"window": 20}
+    skel = tm.skeleton_window_stats(pred, target, **kw)
+    assert tm.cldice_from_window_stats(skel) == cldice(pred, target, **kw)
+    assert tm.ags_from_window_stats(skel) == ags(pred, target, **kw)
+    betti = tm.betti_window_stats(pred, target, **kw)
+    assert tm.betti_errors_from_window_stats(betti) == betti_errors(pred, target, **kw)
+    gt = tm.e0_gt_window_stats(pred, target, **kw)
+    assert tm.e0_gt_from_window_stats(gt) == e0_gt(pred, target, **kw)
+    bm = tm.betti_matching_window_stats(pred, target, **kw)
+    assert tm.betti_matching_error_from_window_stats(bm) == tm.betti_matching_error(
+        pred, target, **kw)

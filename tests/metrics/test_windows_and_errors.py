@@ -202,8 +202,8 @@ def test_skeletons_use_threads_and_component_counts_do_not(monkeypatch):
     monkeypatch.setattr(window_errors, "_betti_validated", spy_betti)
     image = np.zeros((40, 40), bool)
     image[5:35, 10:13] = True
-    plain = overlap.skeleton_stats(image, image, window=10, workers=1)
-    assert np.array_equal(overlap.skeleton_stats(image, image, window=10, workers=2), plain)
+    plain = overlap.skeleton_window_stats(image, image, window=10, workers=1)
+    assert np.array_equal(overlap.skeleton_window_stats(image, image, window=10, workers=2), plain)
     main = threading.get_ident()
     assert {t for kind, t in seen if kind == "skeleton"} - {main}  # worker threads ran them
     seen.clear()

@@ -7,6 +7,10 @@ Pure functions over numpy masks ``(H, W)`` or ``(Z, H, W)``, argument order (pre
 - :func:`dice`, :func:`cldice`, :func:`ags`, :func:`e0_gt`
 - :func:`evaluate_case` with the paper's protocols (:data:`PROTOCOLS`, :func:`resolve_protocol`)
 - :func:`sliding_windows`
+- per-window statistics and their reductions, one pattern for every windowed metric:
+  ``<statistics>_window_stats(pred, target, ...)`` and ``<metric>_from_window_stats(stats)``
+  (:func:`skeleton_window_stats` for clDice and AGS, :func:`betti_window_stats`,
+  :func:`e0_gt_window_stats`, :func:`betti_matching_window_stats`)
 - :func:`hd95`, :func:`assd`, :func:`nsd` (surface distances with voxel spacing)
 - :func:`vi_split`, :func:`vi_merge`, :func:`adapted_rand_error` (partitions of the components)
 - :func:`evaluate_labels` for integer label maps, :func:`label_average`
@@ -22,10 +26,20 @@ from topobench.metrics.betti_matching import (
     BettiMatchingError,
     betti_matching_counts,
     betti_matching_error,
+    betti_matching_error_from_window_stats,
+    betti_matching_window_stats,
 )
 from topobench.metrics.distance import assd, hd95, nsd, surface_distances
 from topobench.metrics.labels import evaluate_labels, label_average, read_label_names
-from topobench.metrics.overlap import ags, cldice, dice, skeleton, skeleton_stats
+from topobench.metrics.overlap import (
+    ags,
+    ags_from_window_stats,
+    cldice,
+    cldice_from_window_stats,
+    dice,
+    skeleton,
+    skeleton_window_stats,
+)
 from topobench.metrics.partition import (
     adapted_rand_error,
     partition_scores,
@@ -41,7 +55,15 @@ from topobench.metrics.protocols import (
     resolve_protocol,
 )
 from topobench.metrics.topology import betti_numbers, euler_characteristic
-from topobench.metrics.window_errors import BettiErrors, betti_errors, betti_window_stats, e0_gt
+from topobench.metrics.window_errors import (
+    BettiErrors,
+    betti_errors,
+    betti_errors_from_window_stats,
+    betti_window_stats,
+    e0_gt,
+    e0_gt_from_window_stats,
+    e0_gt_window_stats,
+)
 from topobench.metrics.windows import sliding_windows
 
 __all__ = [
@@ -54,14 +76,21 @@ __all__ = [
     "adapted_rand_error",
     "assd",
     "ags",
+    "ags_from_window_stats",
     "betti_errors",
+    "betti_errors_from_window_stats",
     "betti_matching_counts",
     "betti_matching_error",
+    "betti_matching_error_from_window_stats",
+    "betti_matching_window_stats",
     "betti_numbers",
     "betti_window_stats",
     "cldice",
+    "cldice_from_window_stats",
     "dice",
     "e0_gt",
+    "e0_gt_from_window_stats",
+    "e0_gt_window_stats",
     "euler_characteristic",
     "evaluate_case",
     "evaluate_labels",
@@ -72,7 +101,7 @@ __all__ = [
     "read_label_names",
     "resolve_protocol",
     "skeleton",
-    "skeleton_stats",
+    "skeleton_window_stats",
     "sliding_windows",
     "surface_distances",
     "vi_merge",

@@ -273,3 +273,7 @@ def _error_from_stats(stats: np.ndarray) -> BettiMatchingError:
         unmatched_target=tuple(float(v) for v in mean[2]),
         n_windows=int(stats.shape[0]),
     )
+
+
+#: The reduction under the name pattern of every metric's (``<metric>_from_window_stats``).
+betti_matching_error_from_window_stats = _error_from_stats

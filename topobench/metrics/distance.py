@@ -200,7 +200,13 @@ def surface_distances(
     SurfaceDistances
     """
     p, t = as_mask_pair(pred, target)
-    sp = resolve_spacing(spacing, p.ndim)
+    return _surface_distances_validated(p, t, resolve_spacing(spacing, p.ndim))
+
+
+def _surface_distances_validated(
+    p: np.ndarray, t: np.ndarray, sp: tuple[float, ...]
+) -> SurfaceDistances:
+    """:func:`surface_distances` of validated masks and a resolved spacing."""
     diagonal = _diagonal(p.shape, sp)
     sp_pred, sp_target = mask_surface(p), mask_surface(t)
     empty = np.zeros(0, dtype=np.float64)

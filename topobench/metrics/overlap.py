@@ -1,7 +1,11 @@
 """Overlap metrics: Dice, clDice and AGS (docs/metrics.md).
 
 clDice and AGS share their sufficient statistics, the per-window skeleton counts, so that each
-skeleton is computed once per mask and window (:func:`skeleton_stats`).
+skeleton is computed once per mask and window: :func:`skeleton_window_stats`, reduced by
+:func:`cldice_from_window_stats` and :func:`ags_from_window_stats` (every windowed metric has
+this pattern: ``<statistics>_window_stats`` and ``<metric>_from_window_stats``).
+``_skeleton_window_stats`` and ``_dice_validated`` take masks already validated (bool, same
+shape), for :func:`topobench.metrics.evaluate_case`.
 """
 
 from __future__ import annotations
@@ -15,10 +19,19 @@ from topobench.metrics._parallel import map_windows
 from topobench.metrics.topology import label_components, slab_components, uses_slabs
 from topobench.metrics.windows import Window, sliding_windows
 
-__all__ = ["dice", "cldice", "ags", "skeleton", "skeleton_stats", "SKELETON_STATS_COLUMNS"]
+__all__ = [
+    "SKELETON_WINDOW_STATS_COLUMNS",
+    "ags",
+    "ags_from_window_stats",
+    "cldice",
+    "cldice_from_window_stats",
+    "dice",
+    "skeleton",
+    "skeleton_window_stats",
+]
 
-#: Columns of the per-window statistics returned by :func:`skeleton_stats`.
-SKELETON_STATS_COLUMNS = (
+#: Columns of the per-window statistics returned by :func:`skeleton_window_stats`.
+SKELETON_WINDOW_STATS_COLUMNS = (
     "pred_any",  # 1 if the prediction window has foreground
     "target_any",  # 1 if the target window has foreground
     "pred_skel",  # |S(X)|
@@ -168,7 +181,7 @@ def _skeleton_counts(mask: np.ndarray, other: np.ndarray) -> tuple[int, int]:
     return int(np.count_nonzero(skel)), int(np.count_nonzero(skel & other[box]))
 
 
-def skeleton_stats(
+def skeleton_window_stats(
     pred: np.ndarray,
     target: np.ndarray,
     *,
@@ -180,7 +193,7 @@ def skeleton_stats(
 
     Parameters
     ----------
-    pred, target : numpy.ndarray, shape (H, W) or (Z, H, W)
+    pred, target : array_like, shape (H, W) or (Z, H, W)
         Binary masks of the same shape.
     window : int or tuple of int, optional
         Tile size (docs/metrics.md); None means the whole array.
@@ -192,9 +205,16 @@ def skeleton_stats(
     Returns
     -------
     numpy.ndarray of int64, shape (n_windows, 6)
-        Columns as in :data:`SKELETON_STATS_COLUMNS`.
+        Columns as in :data:`SKELETON_WINDOW_STATS_COLUMNS`.
     """
     p, t = as_mask_pair(pred, target)
+    return _skeleton_window_stats(p, t, window, with_pred_skeleton, workers)
+
+
+def _skeleton_window_stats(
+    p: np.ndarray, t: np.ndarray, window: Window, with_pred_skeleton: bool, workers: int | None
+) -> np.ndarray:
+    """:func:`skeleton_window_stats` of validated masks."""
     windows = sliding_windows(p.shape, window)
     # One job per mask and window (prediction and target skeletons are independent), largest
     # windows first so that the threads finish together (scikit-image's thinning releases the
@@ -218,7 +238,12 @@ def skeleton_stats(
     return out
 
 
-def _cldice_from_stats(stats: np.ndarray) -> float:
+def cldice_from_window_stats(stats: np.ndarray) -> float:
+    """clDice from :func:`skeleton_window_stats`' statistics (both skeletons).
+
+    The mean of the per-window values, windows where both masks are empty left out (1.0 when
+    that is every window); a window where one mask is empty counts 0.
+    """
     values = []
     for pred_any, target_any, sx, sx_in_y, sy, sy_in_x in stats:
         if not pred_any and not target_any:
@@ -232,7 +257,10 @@ def _cldice_from_stats(stats: np.ndarray) -> float:
     return float(np.mean(values)) if values else 1.0
 
 
-def _ags_from_stats(stats: np.ndarray) -> float:
+def ags_from_window_stats(stats: np.ndarray) -> float:
+    """AGS from :func:`skeleton_window_stats`' statistics (the target's skeleton suffices):
+    the mean of ``|S(Y) & X| / |S(Y)|`` over the windows whose target skeleton is non-empty,
+    1.0 when there are none."""
     covered = [row[5] / row[4] for row in stats if row[4] > 0]
     return float(np.mean(covered)) if covered else 1.0
 
@@ -254,7 +282,10 @@ def dice(pred: np.ndarray, target: np.ndarray) -> float:
     >>> dice(np.array([[1, 1, 0]]* 2), np.array([[0, 1, 1]] * 2))
     0.5
     """
-    p, t = as_mask_pair(pred, target)
+    return _dice_validated(*as_mask_pair(pred, target))
+
+
+def _dice_validated(p: np.ndarray, t: np.ndarray) -> float:
     total = np.count_nonzero(p) + np.count_nonzero(t)
     if total == 0:
         return 1.0
@@ -276,13 +307,15 @@ def cldice(
     window : int or tuple of int, optional
         Compute per tile and average; tiles where both masks are empty are left out.
     workers : int, optional
-        Threads over masks and windows (default: all cores; see :func:`skeleton_stats`).
+        Threads over masks and windows (default: all cores; see :func:`skeleton_window_stats`).
 
     Returns
     -------
     float in [0, 1]. Both masks empty (in every window): 1.0; one empty: 0.0 for that window.
     """
-    return _cldice_from_stats(skeleton_stats(pred, target, window=window, workers=workers))
+    return cldice_from_window_stats(
+        skeleton_window_stats(pred, target, window=window, workers=workers)
+    )
 
 
 def ags(
@@ -300,11 +333,13 @@ def ags(
     window : int or tuple of int, optional
         Per tile, averaged over the tiles whose target skeleton is non-empty.
     workers : int, optional
-        Threads over masks and windows (default: all cores; see :func:`skeleton_stats`).
+        Threads over masks and windows (default: all cores; see :func:`skeleton_window_stats`).
 
     Returns
     -------
     float in [0, 1]; 1.0 when the target skeleton is empty (everywhere).
     """
-    stats = skeleton_stats(pred, target, window=window, with_pred_skeleton=False, workers=workers)
-    return _ags_from_stats(stats)
+    stats = skeleton_window_stats(
+        pred, target, window=window, with_pred_skeleton=False, workers=workers
+    )
+    return ags_from_window_stats(stats)

@@ -91,11 +91,15 @@ def partition_scores(
     >>> round(s.vi_split, 3), s.vi_merge, round(s.are, 3)
     (1.449, 0.0, 0.556)
     """
+    p, t = as_mask_pair(pred, target)
+    return _partition_validated(p, t, resolve_connectivity(connectivity, p.ndim))
+
+
+def _partition_validated(p: np.ndarray, t: np.ndarray, c: int) -> PartitionScores:
+    """:func:`partition_scores` of validated masks and a resolved connectivity."""
     from skimage.metrics import adapted_rand_error as _are
     from skimage.metrics import variation_of_information as _vi
 
-    p, t = as_mask_pair(pred, target)
-    c = resolve_connectivity(connectivity, p.ndim)
     lp = label_components(p, c)[0].astype(np.int64, copy=False)
     lt = label_components(t, c)[0].astype(np.int64, copy=False)
     if not t.any():

@@ -5,7 +5,8 @@ A protocol is only a bundle of parameters; each one can be overridden on its own
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -14,20 +15,28 @@ from topobench import __version__
 from topobench.catalog import metric_names
 from topobench.errors import InvalidMaskError, InvalidParameterError
 from topobench.masks import as_mask_pair, resolve_connectivity
-from topobench.metrics.betti_matching import _error_from_stats as _bm_from_stats
-from topobench.metrics.betti_matching import betti_matching_window_stats
+from topobench.metrics.betti_matching import (
+    betti_matching_error_from_window_stats,
+    betti_matching_window_stats,
+)
 from topobench.metrics.distance import (
     Spacing,
     _check_tolerance,
+    _surface_distances_validated,
     resolve_spacing,
-    surface_distances,
 )
-from topobench.metrics.overlap import _ags_from_stats, _cldice_from_stats, dice, skeleton_stats
-from topobench.metrics.partition import partition_scores
+from topobench.metrics.overlap import (
+    _dice_validated,
+    _skeleton_window_stats,
+    ags_from_window_stats,
+    cldice_from_window_stats,
+)
+from topobench.metrics.partition import _partition_validated
 from topobench.metrics.window_errors import (
-    _errors_from_stats,
-    betti_window_stats,
-    e0_gt_window_stats,
+    _betti_window_stats,
+    _e0_gt_window_stats,
+    betti_errors_from_window_stats,
+    e0_gt_from_window_stats,
 )
 from topobench.metrics.windows import normalize_window
 
@@ -255,69 +264,86 @@ def evaluate_case(
     >>> r["e0"], r["e0_gt"], round(r["dice"], 3)
     (1.0, 1.0, 0.947)
     """
-    p, t = as_mask_pair(pred, target)
+    p, t = as_mask_pair(pred, target)  # validated once; the kernels below take p and t as is
     proto = resolve_protocol(protocol, **overrides)
     if proto.ndim is not None and p.ndim != proto.ndim:
         raise InvalidMaskError(
             f"protocol {proto.name!r} expects {proto.ndim}D masks, got {p.ndim}D of shape {p.shape}"
         )
-    c = resolve_connectivity(proto.connectivity, p.ndim)
-    wanted = set(proto.metrics)
+    sp = resolve_spacing(spacing, p.ndim)  # a wrong spacing is an error even when unused
+    case = _Case(p, t, proto, resolve_connectivity(proto.connectivity, p.ndim), workers, sp)
     out: dict[str, float] = {}
-    if "dice" in wanted:
-        out["dice"] = dice(p, t)
-    skel_cache: dict[tuple, np.ndarray] = {}
+    for keys, compute in _METRIC_GROUPS:
+        wanted = [k for k in keys if k in proto.metrics]
+        if wanted:
+            values = compute(case)
+            out.update((k, float(values[k])) for k in wanted if k in values)
+    return {k: out[k] for k in METRIC_NAMES if k in out}
 
-    def skel(window: WindowSpec, with_pred: bool) -> np.ndarray:
-        key = (window,)
-        cached = skel_cache.get(key)
-        if cached is not None:
-            return cached
-        stats = skeleton_stats(p, t, window=window, with_pred_skeleton=with_pred, workers=workers)
+
+@dataclass
+class _Case:
+    """One validated pair and what its metric groups share: the protocol, the resolved
+    connectivity and spacing, the thread count and the skeleton statistics per window size."""
+
+    p: np.ndarray
+    t: np.ndarray
+    proto: Protocol
+    c: int
+    workers: int | None
+    spacing: tuple[float, ...]
+    skeletons: dict[WindowSpec, np.ndarray] = field(default_factory=dict)
+
+    def skeleton_stats(self, window: WindowSpec, with_pred: bool) -> np.ndarray:
+        """Skeleton statistics of ``window``, computed once: clDice's (both skeletons) also
+        serve AGS on the same windows, so clDice runs first."""
+        if window in self.skeletons:
+            return self.skeletons[window]
+        stats = _skeleton_window_stats(self.p, self.t, window, with_pred, self.workers)
         if with_pred:
-            skel_cache[key] = stats
+            self.skeletons[window] = stats
         return stats
 
-    # clDice first: its statistics (both skeletons) also serve AGS on the same windows.
-    if "cldice" in wanted:
-        out["cldice"] = _cldice_from_stats(skel(proto.cldice_window, True))
-    if wanted & set(_BETTI_KEYS):
-        stats = betti_window_stats(
-            p, t, window=proto.betti_window, slices=proto.betti_slices, connectivity=c,
-            workers=workers,
-        )
-        errors = _errors_from_stats(stats).to_dict()
-        for key in _BETTI_KEYS:
-            if key in wanted and key in errors:
-                out[key] = float(errors[key])
-    if "e0_gt" in wanted:
-        gt = e0_gt_window_stats(p, t, window=proto.e0_gt_window, connectivity=c, workers=workers)
-        out["e0_gt"] = float(np.abs(gt[:, 0] - gt[:, 1]).mean())
-    if "ags" in wanted:
-        out["ags"] = _ags_from_stats(skel(proto.ags_window, False))
-    if wanted & set(_DISTANCE_KEYS):
-        dist = surface_distances(p, t, spacing=spacing)
-        if "hd95" in wanted:
-            out["hd95"] = dist.hd95()
-        if "assd" in wanted:
-            out["assd"] = dist.assd()
-        if "nsd" in wanted:
-            out["nsd"] = dist.nsd(proto.nsd_tolerance)
-    elif spacing is not None:
-        resolve_spacing(spacing, p.ndim)  # a wrong spacing is an error even when unused
-    if wanted & set(_PARTITION_KEYS):
-        parts = partition_scores(p, t, connectivity=c).to_dict()
-        for key in _PARTITION_KEYS:
-            if key in wanted:
-                out[key] = parts[key]
-    if wanted & set(_BM_KEYS):
-        # Betti matching error on the Betti errors' windows (bm2 only for 3D windows)
-        bm_stats = betti_matching_window_stats(
-            p, t, window=proto.betti_window, slices=proto.betti_slices, connectivity=c,
-            workers=workers,
-        )
-        matching = _bm_from_stats(bm_stats).to_dict()
-        for key in _BM_KEYS:
-            if key in wanted and key in matching:
-                out[key] = float(matching[key])
-    return {k: out[k] for k in METRIC_NAMES if k in out}
+
+def _betti_group(case: _Case) -> dict[str, Any]:
+    proto = case.proto
+    stats = _betti_window_stats(
+        case.p, case.t, proto.betti_window, proto.betti_slices, case.c, case.workers
+    )
+    return betti_errors_from_window_stats(stats).to_dict()
+
+
+def _e0_gt_group(case: _Case) -> dict[str, float]:
+    stats = _e0_gt_window_stats(case.p, case.t, case.proto.e0_gt_window, case.c, case.workers)
+    return {"e0_gt": e0_gt_from_window_stats(stats)}
+
+
+def _distance_group(case: _Case) -> dict[str, float]:
+    dist = _surface_distances_validated(case.p, case.t, case.spacing)
+    return {"hd95": dist.hd95(), "assd": dist.assd(), "nsd": dist.nsd(case.proto.nsd_tolerance)}
+
+
+def _betti_matching_group(case: _Case) -> dict[str, Any]:
+    # on the Betti errors' windows (bm2 only for 3D windows); bool masks: its validation is free
+    proto = case.proto
+    stats = betti_matching_window_stats(
+        case.p, case.t, window=proto.betti_window, slices=proto.betti_slices,
+        connectivity=case.c, workers=case.workers,
+    )
+    return betti_matching_error_from_window_stats(stats).to_dict()
+
+
+#: ``(metric keys, compute)`` in evaluation order; a group runs when the protocol asks for one
+#: of its keys. clDice precedes AGS so that AGS can reuse its skeletons.
+_METRIC_GROUPS: tuple[tuple[tuple[str, ...], Callable[[_Case], dict[str, Any]]], ...] = (
+    (("dice",), lambda case: {"dice": _dice_validated(case.p, case.t)}),
+    (("cldice",), lambda case: {"cldice": cldice_from_window_stats(
+        case.skeleton_stats(case.proto.cldice_window, True))}),
+    (_BETTI_KEYS, _betti_group),
+    (("e0_gt",), _e0_gt_group),
+    (("ags",), lambda case: {"ags": ags_from_window_stats(
+        case.skeleton_stats(case.proto.ags_window, False))}),
+    (_DISTANCE_KEYS, _distance_group),
+    (_PARTITION_KEYS, lambda case: _partition_validated(case.p, case.t, case.c).to_dict()),
+    (_BM_KEYS, _betti_matching_group),
+)

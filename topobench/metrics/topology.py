@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cc3d
 import numpy as np
 
-from topobench.masks import as_mask, dual_connectivity, resolve_connectivity
+from topobench.masks import as_mask, dual_connectivity, resolve_connectivity, slice_connectivity
 
 __all__ = ["betti_numbers", "euler_characteristic", "count_components", "label_components"]
 
@@ -40,11 +40,9 @@ def _flat_view(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
     """
     if mask.ndim == 3 and 1 in mask.shape:
         axis = mask.shape.index(1)
-        return mask.reshape(mask.shape[:axis] + mask.shape[axis + 1:]), _FLAT[connectivity]
+        flat = mask.reshape(mask.shape[:axis] + mask.shape[axis + 1:])
+        return flat, slice_connectivity(connectivity)
     return mask, connectivity
-
-
-_FLAT = {26: 8, 6: 4}
 
 
 def _writable_alias(mask: np.ndarray) -> np.ndarray:

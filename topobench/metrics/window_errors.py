@@ -1,4 +1,11 @@
-"""Betti errors over sliding windows or 2D slices, and the gap metric e0-Gt (docs/metrics.md)."""
+"""Betti errors over sliding windows or 2D slices, and the gap metric e0-Gt (docs/metrics.md).
+
+Each metric is its per-window statistics and a reduction of them (the pattern of every metric
+here): :func:`betti_window_stats` / :func:`betti_errors_from_window_stats` and
+:func:`e0_gt_window_stats` / :func:`e0_gt_from_window_stats`. The public statistics validate
+their inputs; ``_betti_window_stats`` and ``_e0_gt_window_stats`` take masks already validated
+(bool, same shape) and a resolved connectivity, for :func:`topobench.metrics.evaluate_case`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from topobench.masks import as_mask_pair, resolve_connectivity
+from topobench.masks import as_mask_pair, resolve_connectivity, slice_connectivity
 from topobench.metrics._parallel import map_windows
 from topobench.metrics.topology import (
     _betti_validated,
@@ -16,9 +23,16 @@ from topobench.metrics.topology import (
 )
 from topobench.metrics.windows import Window, sliding_windows
 
-__all__ = ["BettiErrors", "betti_errors", "betti_window_stats", "e0_gt", "window_views"]
-
-_SLICE_CONNECTIVITY = {26: 8, 6: 4, 8: 8, 4: 4}
+__all__ = [
+    "BettiErrors",
+    "betti_errors",
+    "betti_errors_from_window_stats",
+    "betti_window_stats",
+    "e0_gt",
+    "e0_gt_from_window_stats",
+    "e0_gt_window_stats",
+    "window_views",
+]
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,7 @@ def window_views(
     if slices and len(shape) == 3:
         tiles = sliding_windows(shape[1:], window)
         views = [(z, *w) for z in range(shape[0]) for w in tiles]
-        return views, _SLICE_CONNECTIVITY[connectivity]
+        return views, slice_connectivity(connectivity)
     return sliding_windows(shape, window), connectivity
 
 
@@ -85,6 +99,13 @@ def betti_window_stats(
     """
     p, t = as_mask_pair(pred, target)
     c = resolve_connectivity(connectivity, p.ndim)
+    return _betti_window_stats(p, t, window, slices, c, workers)
+
+
+def _betti_window_stats(
+    p: np.ndarray, t: np.ndarray, window: Window, slices: bool, c: int, workers: int | None
+) -> np.ndarray:
+    """:func:`betti_window_stats` of validated masks and a resolved connectivity."""
     views, cw = window_views(p.shape, window, slices, c)
 
     def one(view: tuple) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -98,7 +119,17 @@ def betti_window_stats(
     return np.asarray(map_windows(one, views, workers, gil_free=False), dtype=np.int64)
 
 
-def _errors_from_stats(stats: np.ndarray) -> BettiErrors:
+def betti_errors_from_window_stats(stats: np.ndarray) -> BettiErrors:
+    """The mean Betti errors of :func:`betti_window_stats`' statistics.
+
+    Parameters
+    ----------
+    stats : numpy.ndarray of int, shape (n_windows, 2, k)
+
+    Returns
+    -------
+    BettiErrors
+    """
     diff = np.abs(stats[:, 0] - stats[:, 1]).astype(np.float64)
     per_dim = diff.mean(axis=0)
     e2 = float(per_dim[2]) if stats.shape[2] == 3 else None
@@ -154,7 +185,7 @@ def betti_errors(
     stats = betti_window_stats(
         pred, target, window=window, slices=slices, connectivity=connectivity, workers=workers
     )
-    return _errors_from_stats(stats)
+    return betti_errors_from_window_stats(stats)
 
 
 def e0_gt_window_stats(
@@ -165,9 +196,21 @@ def e0_gt_window_stats(
     connectivity: int | None = None,
     workers: int | None = None,
 ) -> np.ndarray:
-    """Per window ``(beta0(X & Y), beta0(Y))``, shape (n_windows, 2), int64."""
+    """Per window ``(beta0(X & Y), beta0(Y))``, the statistics of e0-Gt.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n_windows, 2)
+    """
     p, t = as_mask_pair(pred, target)
     c = resolve_connectivity(connectivity, p.ndim)
+    return _e0_gt_window_stats(p, t, window, c, workers)
+
+
+def _e0_gt_window_stats(
+    p: np.ndarray, t: np.ndarray, window: Window, c: int, workers: int | None
+) -> np.ndarray:
+    """:func:`e0_gt_window_stats` of validated masks and a resolved connectivity."""
 
     def one(view: tuple) -> tuple[int, int]:
         pw, tw = p[view], t[view]
@@ -178,7 +221,13 @@ def e0_gt_window_stats(
         return both, count_components(tw, c)
 
     windows = sliding_windows(p.shape, window)
+    # cc3d holds the GIL: threads over these windows gain nothing (_parallel)
     return np.asarray(map_windows(one, windows, workers, gil_free=False), dtype=np.int64)
+
+
+def e0_gt_from_window_stats(stats: np.ndarray) -> float:
+    """e0-Gt from :func:`e0_gt_window_stats`' statistics: mean of ``|beta0(X & Y) - beta0(Y)|``."""
+    return float(np.abs(stats[:, 0] - stats[:, 1]).mean())
 
 
 def e0_gt(
@@ -220,4 +269,4 @@ def e0_gt(
     stats = e0_gt_window_stats(
         pred, target, window=window, connectivity=connectivity, workers=workers
     )
-    return float(np.abs(stats[:, 0] - stats[:, 1]).mean())
+    return e0_gt_from_window_stats(stats)
