@@ -1,23 +1,29 @@
 """Benchmark of ``topobench evaluate``'s runner against a plain loop, in the same process.
 
-Prints, for synthetic cases written to a temporary folder, the wall time of
+Prints, for synthetic cases written to a temporary folder, the wall time and the CPU time
+(this process and its worker processes, user + system) of
 
 - baseline: read both files and call ``evaluate_case`` in a loop (no CSV, no pool);
 - runner, 1 worker: ``run_evaluation(workers=1)`` (adds durable CSV lines, summary);
-- runner, N workers: ``run_evaluation(workers=N)`` (process pool, N = all cores);
+- runner, N workers: ``run_evaluation(workers=N)`` (process pool, N = all cores by default);
 - runner with error maps (1 worker),
 
-each as a ratio to the baseline. Usage::
+each as a ratio to the baseline, the CPU seconds per case, and the speed-up of N workers over 1
+(wall time of 1 worker / wall time of N). The load average of the machine is printed before and
+after: other work on the same cores changes every figure. Usage::
 
-    python benchmarks/bench_evaluate.py [--kind vessels2d] [--n 12] [--shape 512]
+    python benchmarks/bench_evaluate.py --kind roads2d --shape 1500 --protocol roads --n 20
+    python benchmarks/bench_evaluate.py --kind roads2d --shape 1500 --protocol roads --n 2
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from topobench.evaluate import pair_files, run_evaluation
@@ -26,10 +32,22 @@ from topobench.metrics import evaluate_case
 from topobench.synth import synthesize
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``fn()``."""
+    cpu, start = _cpu(), time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - cpu
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main() -> None:
@@ -37,6 +55,9 @@ def main() -> None:
     parser.add_argument("--kind", default="vessels2d")
     parser.add_argument("--n", type=int, default=12)
     parser.add_argument("--shape", type=int, default=None, help="side length (default per kind)")
+    parser.add_argument("--protocol", default="default")
+    parser.add_argument("--workers", "-j", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-maps", action="store_true", help="skip the error-map run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -44,26 +65,37 @@ def main() -> None:
         shape = None if args.shape is None else (args.shape,) * ndim
         synthesize(root / "data", kind=args.kind, n=args.n, seed=0, shape=shape)
         pred, gt = root / "data" / "pred", root / "data" / "gt"
+        proto = args.protocol
 
         def baseline() -> None:
             for pair in pair_files(pred, gt).pairs:
-                evaluate_case(read_mask(pair.pred), read_mask(pair.target), workers=1)
+                evaluate_case(read_mask(pair.pred), read_mask(pair.target), protocol=proto,
+                              workers=1)
 
-        cores = os.cpu_count() or 1
+        n = args.workers
         runs = {
             "baseline loop": baseline,
-            "runner, 1 worker": lambda: run_evaluation(pred, gt, root / "a", workers=1),
-            f"runner, {cores} workers": lambda: run_evaluation(pred, gt, root / "b", workers=cores),
-            "runner + maps, 1 worker": lambda: run_evaluation(
-                pred, gt, root / "c", workers=1, maps_dir=root / "maps"
-            ),
+            "runner, 1 worker": lambda: run_evaluation(pred, gt, root / "a", protocol=proto,
+                                                       workers=1),
+            f"runner, {n} workers": lambda: run_evaluation(pred, gt, root / "b", protocol=proto,
+                                                           workers=n),
         }
+        if not args.no_maps:
+            runs["runner + maps, 1 worker"] = lambda: run_evaluation(
+                pred, gt, root / "c", protocol=proto, workers=1, maps_dir=root / "maps"
+            )
+        print(f"{args.n} {args.kind} cases {shape or 'default shape'}, protocol {proto}, "
+              f"{os.cpu_count()} cores; load average before: {_load()}")
+        walls: dict[str, float] = {}
         base = None
-        print(f"{args.n} {args.kind} cases, {cores} cores")
         for name, fn in runs.items():
-            seconds = _timed(fn)
-            base = base or seconds
-            print(f"{name:<26} {seconds:8.2f} s   ratio {seconds / base:5.2f}")
+            wall, cpu = _timed(fn)
+            walls[name] = wall
+            base = base or wall
+            print(f"{name:<26} {wall:8.2f} s wall  ratio {wall / base:5.2f}   "
+                  f"CPU {cpu:6.2f} s ({cpu / args.n:.3f} s per case)")
+        speedup = walls["runner, 1 worker"] / walls[f"runner, {n} workers"]
+        print(f"speed-up of {n} workers over 1: {speedup:.2f}x; load average after: {_load()}")
 
 
 if __name__ == "__main__":

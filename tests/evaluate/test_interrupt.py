@@ -17,13 +17,20 @@ from topobench.evaluate import run_evaluation
 from topobench.synth import synthesize
 
 CLI = "from topobench.cli import main; main()"
+#: Another thread in the main process: the pool then starts a forkserver instead of forking.
+THREAD = (
+    "import threading, time; "
+    "threading.Thread(target=time.sleep, args=(600,), daemon=True).start(); "
+)
 
 
-def _evaluate_in_background(data: Path, out: Path, workers: int) -> subprocess.Popen:
+def _evaluate_in_background(
+    data: Path, out: Path, workers: int, *, threaded: bool = False
+) -> subprocess.Popen:
     """``topobench evaluate data/pred data/gt -o out -j workers -q`` in a child process."""
     return subprocess.Popen(
-        [sys.executable, "-c", CLI, "evaluate", str(data / "pred"), str(data / "gt"),
-         "-o", str(out), "-j", str(workers), "-q"],
+        [sys.executable, "-c", (THREAD if threaded else "") + CLI, "evaluate",
+         str(data / "pred"), str(data / "gt"), "-o", str(out), "-j", str(workers), "-q"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -99,14 +106,15 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
-def test_pool_workers_and_forkserver_end_with_a_killed_main_process(tmp_path):
+@pytest.mark.parametrize("threaded", [False, True], ids=["fork", "forkserver"])
+def test_pool_workers_and_forkserver_end_with_a_killed_main_process(tmp_path, threaded):
     data = tmp_path / "data"
     synthesize(data, kind="vessels2d", n=2, seed=3, shape=(256, 256))
     for folder in ("pred", "gt"):  # many cases, cheaply: links to two files
         for i in range(80):
             os.link(data / folder / f"vessels2d_{i % 2:03d}.png", data / folder / f"c{i:03d}.png")
     out = tmp_path / "killed"
-    proc = _evaluate_in_background(data, out, workers=2)
+    proc = _evaluate_in_background(data, out, workers=2, threaded=threaded)
     workers: list[int] = []
     left: list[int] = []
     try:
@@ -118,8 +126,8 @@ def test_pool_workers_and_forkserver_end_with_a_killed_main_process(tmp_path):
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "the run finished before it could be killed"
-        # forkserver, resource tracker and the two workers
-        assert len(workers) >= 3, workers
+        # the two workers (forked), or the forkserver, resource tracker and the two workers
+        assert len(workers) >= (3 if threaded else 2), workers
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         deadline = time.monotonic() + 10
@@ -136,3 +144,11 @@ def test_pool_workers_and_forkserver_end_with_a_killed_main_process(tmp_path):
             pass
     assert not left, f"still running after their parent was killed: {left}"
     assert json.loads((out / "summary.json").read_text())["status"] == "running"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork and forkserver: Linux")
+def test_workers_fork_only_from_a_single_threaded_process():
+    code = "from topobench.evaluate.backends import start_method; print(start_method())"
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    beside = subprocess.run([sys.executable, "-c", THREAD + code], capture_output=True, text=True)
+    assert (alone.stdout.strip(), beside.stdout.strip()) == ("fork", "forkserver")

@@ -18,7 +18,7 @@ from typing import Any
 from topobench.errors import TopobenchError
 from topobench.evaluate.case import CaseResult, CaseTask, _reason, evaluate_pair
 
-__all__ = ["available_cores", "closing", "dask", "process_pool", "serial"]
+__all__ = ["available_cores", "dask", "process_pool", "serial", "start_method"]
 
 
 def available_cores() -> int:
@@ -34,15 +34,20 @@ def serial(tasks: Iterator[CaseTask]) -> Iterator[CaseResult]:
         yield evaluate_pair(task)
 
 
-def _exit_with_parent(death: Any) -> None:
+def _exit_with_parent(death: Any, inherited: Any = None) -> None:
     """Pool worker initializer: end this worker as soon as the main process ends.
 
     ``death`` is the read end of a pipe whose only write end the main process holds; the
     kernel closes it when that process dies (even by SIGKILL), the read end then reports
     end-of-file and the watcher thread ends the worker. (Without it, workers blocked on their
-    task queue, and the forkserver whose pipe they hold, outlive a killed run.)
+    task queue, and the forkserver whose pipe they hold, outlive a killed run.) A forked worker
+    inherits the write end too: ``inherited`` is that copy, closed here so that only the main
+    process holds one.
     """
     import threading
+
+    if inherited is not None:
+        inherited.close()
 
     def watch() -> None:
         try:
@@ -54,59 +59,140 @@ def _exit_with_parent(death: Any) -> None:
     threading.Thread(target=watch, name="topobench-parent-watch", daemon=True).start()
 
 
-def process_pool(tasks: Iterator[CaseTask], workers: int) -> Iterator[CaseResult]:
-    """Evaluate in ``workers`` processes with at most ``2 * workers`` cases in flight."""
+def start_method() -> str:
+    """How pool workers start: ``"fork"`` when this process runs a single thread, else
+    ``"forkserver"``.
+
+    A forked worker is a copy of this process with everything imported: it starts in
+    milliseconds, where a forkserver first imports numpy, scipy, scikit-image and the metrics
+    (about 0.5 s of CPU, as much as ten 1500 x 1500 cases). Forking is unsafe beside other
+    threads (a lock one of them holds stays locked in the child), so a process with more than
+    one thread, e.g. one showing a progress display, gets a forkserver, whose workers start as
+    forks of a clean process that imported the engine once.
+    """
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    import threading
 
-    # forkserver: safe beside the threads of a progress display; the server imports the
-    # metrics once, so that each worker starts as a cheap fork of it.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["topobench.evaluate"])
-    death_r, death_w = context.Pipe(duplex=False)  # workers end when this process does
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
+    return "forkserver"
 
-    def pool() -> Any:
+
+class _Pool:
+    """A process pool that ends with this process; restarted when a worker dies."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+
+        self.workers = workers
+        self._death_r, self._death_w = multiprocessing.Pipe(duplex=False)
+        self._executor = self._start()
+
+    def _start(self) -> Any:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        method = start_method()
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":  # the server imports the engine once, workers fork from it
+            context.set_forkserver_preload(["topobench.evaluate"])
+        inherited = self._death_w if method == "fork" else None
         return ProcessPoolExecutor(
-            max_workers=workers,
+            max_workers=self.workers,
             mp_context=context,
             initializer=_exit_with_parent,
-            initargs=(death_r,),
+            initargs=(self._death_r, inherited),
         )
 
-    ahead = 2 * workers
-    pending: dict[Any, CaseTask] = {}
-    executor = pool()
-    try:
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < ahead:
-                task = next(tasks, None)
-                if task is None:
-                    exhausted = True
-                    break
-                pending[executor.submit(evaluate_pair, task)] = task
-            if not pending:
-                break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+    def submit(self, task: CaseTask) -> Any:
+        return self._executor.submit(evaluate_pair, task)
+
+    def restart(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._start()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._death_w.close()
+        self._death_r.close()
+
+
+class _PoolResults:
+    """The results of a :class:`_Pool`, with at most ``2 * workers`` cases in flight.
+
+    The first cases are submitted (and the workers started) when it is made, not when it is
+    first iterated, so that a caller can start the pool before it starts threads of its own
+    (a progress display): the workers are then forks of a single-threaded process.
+    :meth:`close` shuts the pool down, whether or not it was iterated.
+    """
+
+    def __init__(self, tasks: Iterator[CaseTask], workers: int):
+        self._tasks = tasks
+        self._ahead = 2 * workers
+        self._pending: dict[Any, CaseTask] = {}
+        self._pool = _Pool(workers)
+        self._closed = False
+        try:
+            self._fill()
+        except BaseException:
+            self.close()
+            raise
+        self._results = self._run()
+
+    def _fill(self) -> None:
+        while len(self._pending) < self._ahead:
+            task = next(self._tasks, None)
+            if task is None:
+                return
+            self._pending[self._pool.submit(task)] = task
+
+    def _run(self) -> Iterator[CaseResult]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        lost = "worker process died (out of memory?)"
+        while self._pending:
+            done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
             broken = False
             for future in done:
-                task = pending.pop(future)
+                task = self._pending.pop(future)
                 try:
                     yield future.result()
                 except BrokenProcessPool:
                     broken = True
-                    yield CaseResult(task.pair.case, error="worker process died (out of memory?)")
+                    yield CaseResult(task.pair.case, error=lost)
             if broken:  # every case in flight is lost with the pool: report them, start afresh
-                for task in pending.values():
-                    yield CaseResult(task.pair.case, error="worker process died (out of memory?)")
-                pending.clear()
-                executor.shutdown(wait=False, cancel_futures=True)
-                executor = pool()
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-        death_w.close()
-        death_r.close()
+                for task in self._pending.values():
+                    yield CaseResult(task.pair.case, error=lost)
+                self._pending.clear()
+                self._pool.restart()
+            self._fill()
+
+    def __iter__(self) -> Iterator[CaseResult]:
+        return self
+
+    def __next__(self) -> CaseResult:
+        return next(self._results)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._results_close()
+            self._pool.close()
+
+    def _results_close(self) -> None:
+        results = getattr(self, "_results", None)
+        if results is not None:
+            results.close()
+
+
+def process_pool(tasks: Iterator[CaseTask], workers: int) -> Iterator[CaseResult]:
+    """Evaluate in ``workers`` processes with at most ``2 * workers`` cases in flight.
+
+    The workers start (:func:`start_method`) and the first cases are submitted before this
+    returns; the iterator's ``close()`` shuts the pool down (call it however the loop ends).
+    """
+    return _PoolResults(tasks, workers)
 
 
 def dask(
@@ -161,14 +247,3 @@ def dask(
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-
-def closing(results: Iterator[CaseResult]) -> Iterator[CaseResult]:
-    """``results``, closed (its pool or cluster shut down) however the loop over it ends."""
-    try:
-        yield from results
-    finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()

@@ -157,7 +157,7 @@ def _drain(
 ) -> None:
     """Append each result to the store as it comes; a full disk for an error map stops."""
     by_case = {c.case: c for c in plan.todo}
-    for result in backends.closing(results):
+    for result in results:
         store.add(result, by_case[result.case])
         if not result.ok:
             plan.failures.append((result.case, result.error or "unknown error"))
@@ -202,9 +202,16 @@ def _run(
                 plan.failures.append((case, reason))
                 store.add_problem(case, reason)
             write_json_atomic(out / SUMMARY_FILE, _summary(out, plan, options, sources, "running"))
-            if on_start is not None:
-                on_start(len(plan.todo), plan.kept)
-            _drain(_results(plan, options), store, plan, options, on_result)
+            # A pool starts here, before on_start's threads (a progress display): forked workers.
+            results = _results(plan, options)
+            try:
+                if on_start is not None:
+                    on_start(len(plan.todo), plan.kept)
+                _drain(results, store, plan, options, on_result)
+            finally:
+                close = getattr(results, "close", None)  # the pool or cluster shut down
+                if close is not None:
+                    close()
         finally:
             store.close()
         return _finish(out, store, plan, options, sources)
