@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from references import gudhi_betti  # noqa: E402
 from thin_structures import CEMENT_LINES, degrade, sheets, tubes  # noqa: E402
 
 from topobench.masks import dual_connectivity  # noqa: E402
@@ -58,19 +59,6 @@ def best_of(fn, repeat: int, clock=time.perf_counter) -> tuple[float, object]:
 def best_cpu(fn, repeat: int) -> tuple[float, object]:
     """Shortest process CPU time (the single-threaded kernels; robust on a shared machine)."""
     return best_of(fn, repeat, time.process_time)
-
-
-def gudhi_betti(mask: np.ndarray, connectivity: int) -> tuple[int, ...]:
-    import gudhi
-
-    f = np.where(mask, 0.0, 1.0)
-    if connectivity in (8, 26):
-        cc = gudhi.CubicalComplex(top_dimensional_cells=f)
-    else:
-        cc = gudhi.CubicalComplex(vertices=f)
-    cc.compute_persistence()
-    b = list(cc.persistent_betti_numbers(0.0, 0.0))[: mask.ndim]
-    return tuple(int(x) for x in b + [0] * (mask.ndim - len(b)))
 
 
 def bench_betti(quick: bool) -> None:

@@ -5,9 +5,10 @@ GiB, default 7) and reports its peak RSS (``ru_maxrss``, torch and the logits in
 wall time and its CPU time, on one torch thread:
 
 1. ``stored`` (the plain loop, every iteration's tensors kept for the backward pass: the
-   implementation before activation checkpointing, copied below) against ``checkpointed``
+   implementation before activation checkpointing) against ``checkpointed``
    (:func:`topobench.losses.soft_skeleton`) at small sizes, where the old one fits: loss
-   values and gradients compared, memory and time as ratios;
+   values and gradients compared, memory and time as ratios (``stored`` is
+   ``references.plain_soft_skeleton``, the reference of the tests too);
 2. the old one's peak extrapolated linearly in the voxel count from the two small sizes (it is
    never run at the full size: about 19.5 GiB);
 3. ``checkpointed`` at logits (2, 2, 32, 256, 256) and nnU-Net's CLD patch (2, 2, 90, 160, 160).
@@ -24,35 +25,25 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 _CHILD = r"""
 import json, resource, sys, time
-cap, impl, loss_name, shape, out_grad = sys.argv[1:6]
+cap, impl, loss_name, shape, out_grad, bench_dir = sys.argv[1:7]
 resource.setrlimit(resource.RLIMIT_AS, (int(float(cap) * 2**30),) * 2)
 import numpy as np
 import torch
-import torch.nn.functional as F
 import topobench.losses.functional as functional
 from topobench.losses import make_loss
-from topobench.losses.skeleton import soft_dilate, soft_erode
+
+sys.path.insert(0, bench_dir)
+from references import plain_soft_skeleton  # the plain loop: every tensor kept for backward
 
 torch.set_num_threads(1)
 
 
-def stored_soft_skeleton(x, iterations=50):
-    # The implementation before checkpointing: every iteration's tensors stay for backward.
-    eroded = soft_erode(x)
-    skel = F.relu(x - soft_dilate(eroded))
-    for _ in range(iterations):
-        x = eroded
-        eroded = soft_erode(x)
-        delta = F.relu(x - soft_dilate(eroded))
-        skel = skel + F.relu(delta - skel * delta)
-    return skel
-
-
 if impl == "stored":
-    functional.soft_skeleton = stored_soft_skeleton
+    functional.soft_skeleton = plain_soft_skeleton
 shape = tuple(int(s) for s in shape.split("x"))
 gen = torch.Generator().manual_seed(0)
 target = torch.zeros((shape[0], 1) + shape[2:], dtype=torch.long)
@@ -78,7 +69,7 @@ print(json.dumps({"loss": float(loss), "seconds": wall, "cpu_s": cpu,
 def run(cap: float, impl: str, loss: str, shape: tuple[int, ...], grad_path: str = "-") -> dict:
     """One forward + backward in a capped child process; its JSON report."""
     cmd = [sys.executable, "-c", _CHILD, str(cap), impl, loss, "x".join(map(str, shape)),
-           grad_path]
+           grad_path, str(Path(__file__).resolve().parent)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         tail = out.stderr.strip().splitlines()[-1:] or ["(no message)"]
@@ -102,7 +93,6 @@ def fmt(r: dict) -> str:
 
 def main() -> None:
     import tempfile
-    from pathlib import Path
 
     import numpy as np
 

@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import torch.nn.functional as F  # noqa: E402
 
 from topobench.losses import functional, make_loss  # noqa: E402
 from topobench.losses.skeleton import _chunk_length, soft_skeleton  # noqa: E402
 
-
-def _erode(x: torch.Tensor) -> torch.Tensor:
-    if x.ndim == 4:
-        return torch.minimum(-F.max_pool2d(-x, (3, 1), 1, (1, 0)),
-                             -F.max_pool2d(-x, (1, 3), 1, (0, 1)))
-    return torch.minimum(torch.minimum(-F.max_pool3d(-x, (3, 1, 1), 1, (1, 0, 0)),
-                                       -F.max_pool3d(-x, (1, 3, 1), 1, (0, 1, 0))),
-                         -F.max_pool3d(-x, (1, 1, 3), 1, (0, 0, 1)))
-
-
-def _dilate(x: torch.Tensor) -> torch.Tensor:
-    return F.max_pool2d(x, 3, 1, 1) if x.ndim == 4 else F.max_pool3d(x, 3, 1, 1)
-
-
-def plain_soft_skeleton(x: torch.Tensor, iterations: int = 50) -> torch.Tensor:
-    """Shit et al. (2021), Alg. 1, written out with every tensor kept by autograd."""
-    eroded = _erode(x)
-    skel = F.relu(x - _dilate(eroded))
-    for _ in range(iterations):
-        x = eroded
-        eroded = _erode(x)
-        delta = F.relu(x - _dilate(eroded))
-        skel = skel + F.relu(delta - skel * delta)
-    return skel
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from references import plain_soft_skeleton  # noqa: E402  (the shared reference loop)
 
 
 def _value_and_grad(fn, x: torch.Tensor, weight: torch.Tensor, iterations: int):
