@@ -60,7 +60,7 @@ def _exit_with_parent(death: Any, inherited: Any = None) -> None:
 
 
 def start_method() -> str:
-    """How pool workers start: ``"fork"`` when this process runs a single thread, else
+    """How pool workers start: ``"fork"`` on Linux when this process runs a single thread, else
     ``"forkserver"``.
 
     A forked worker is a copy of this process with everything imported: it starts in
@@ -68,14 +68,18 @@ def start_method() -> str:
     (about 0.5 s of CPU, as much as ten 1500 x 1500 cases). Forking is unsafe beside other
     threads (a lock one of them holds stays locked in the child), so a process with more than
     one thread, e.g. one showing a progress display, gets a forkserver, whose workers start as
-    forks of a clean process that imported the engine once.
+    forks of a clean process that imported the engine once (spawn where there is no
+    forkserver: Windows).
     """
     import multiprocessing
+    import sys
     import threading
 
-    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
-        return "fork"
-    return "forkserver"
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"  # not on macOS, where system libraries may not survive a fork
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return "forkserver"
+    return "spawn"  # Windows
 
 
 class _Pool:
