@@ -92,6 +92,9 @@ def betti_window_stats(
 ) -> np.ndarray:
     """Betti numbers of prediction and target in every window (the errors' sufficient statistics).
 
+    Parameters are those of :func:`betti_errors`; :func:`betti_errors_from_window_stats` reduces
+    the result (statistics of several cases can be concatenated first).
+
     Returns
     -------
     numpy.ndarray of int64, shape (n_windows, 2, k)
@@ -197,6 +200,8 @@ def e0_gt_window_stats(
     workers: int | None = None,
 ) -> np.ndarray:
     """Per window ``(beta0(X & Y), beta0(Y))``, the statistics of e0-Gt.
+
+    Parameters are those of :func:`e0_gt`; :func:`e0_gt_from_window_stats` reduces the result.
 
     Returns
     -------
