@@ -207,3 +207,12 @@ def test_a_v2_run_prefers_its_store_and_names_what_is_missing(tmp_path: Path) ->
     with pytest.raises(ReadError, match=r"without evaluation/raw/cases.csv \(nor "
                                         r"metrics_raw.csv\)"):
         read_run(run)
+
+
+def test_a_case_file_saved_with_a_byte_order_mark_reads_the_same(tmp_path: Path) -> None:
+    from topobench.results.records import read_case_table
+
+    plain, marked = tmp_path / "plain.csv", tmp_path / "marked.csv"
+    plain.write_text("case,dice\na,0.5\n", encoding="utf-8")
+    marked.write_text("case,dice\na,0.5\n", encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(read_case_table(plain), read_case_table(marked))

@@ -142,7 +142,7 @@ def read_case_table(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             lines = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ReadError(f"cannot read {path}: {exc}") from exc
