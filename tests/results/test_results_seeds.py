@@ -59,9 +59,24 @@ def test_seeds_are_distinct_runs_averaged_seed_by_seed(seeded: Path) -> None:
     rows_mean = np.mean([np.concatenate([CLOSS[(f, s)] for s in range(3)]).mean()
                          for f in CASES])
     assert abs(cell["mean"] - rows_mean) > 1e-6
-    # the pretrained rows are per seed too; those of CLoss and Dice & CE of one seed count once
+    # the nnU-Net rows of every run hold the same figures (one pretrained model): counted once,
+    # but for seed 2 of fold 0, evaluated on fewer cases, which stays a seed of its own
     nnunet = aggregate_cells(tidy[tidy["method"] == "nnU-Net"])
-    assert set(nnunet["n_seeds"]) == {3} and set(nnunet["n"]) == {len(pooled)}
+    assert set(nnunet["n_seeds"]) == {2} and set(nnunet["n"]) == {4 + 2 + 3}
+
+
+def test_pretrained_models_of_several_seeds_are_kept_apart(make_run: Callable[..., Path],
+                                                           tmp_path: Path) -> None:
+    for seed in range(3):
+        pre = [0.4 + 0.1 * seed, 0.5] if seed < 2 else [0.4, 0.5]  # seed 2 reuses seed 0's
+        make_run(f"closs{seed}", seed=seed, cases=("a", "b"),
+                 values={"pretrained": {"dice": pre}})
+    cells = aggregate_cells(load_results([tmp_path / "runs"]))
+    nnunet = cells[(cells["method"] == "nnU-Net") & (cells["metric"] == "dice")].iloc[0]
+    assert (nnunet["n_seeds"], nnunet["n"]) == (2, 4)
+    assert nnunet["mean"] == pytest.approx(np.mean([0.45, 0.5]))
+    closs = _cell(cells, "CLoss")
+    assert closs["n_seeds"] == 3  # the fine-tuned runs are three seeds
 
 
 def test_one_seed_gives_todays_cell(make_run: Callable[..., Path], tmp_path: Path) -> None:

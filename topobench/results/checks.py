@@ -15,7 +15,7 @@ import pandas as pd
 
 from topobench.catalog import METRICS
 from topobench.errors import ReadError
-from topobench.results.tidy import CONFIG_COLUMNS, RUNTIME_METRICS
+from topobench.results.tidy import CONFIG_COLUMNS, PRETRAINED_METHOD, RUNTIME_METRICS
 
 
 def _where(row: Mapping[str, Any]) -> str:
@@ -147,4 +147,29 @@ def merge_runs(tidy: pd.DataFrame) -> pd.DataFrame:
                     "seed, or add each to a leaderboard under its own entry name "
                     "(leaderboard add --name)")
         drop[group.index[group["run"] != runs[0]]] = True
+    return tidy[~drop].reset_index(drop=True)
+
+
+def merge_shared_pretraining(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Count once the pretrained model's figures that runs of several seeds share.
+
+    Fine-tuning runs of several seeds often start from one pretrained model (``pretrained_from``):
+    their nnU-Net rows are the same figures under different seeds. Per configuration and
+    fold, a seed whose nnU-Net figures (every metric of every case) equal those of an earlier
+    seed is dropped, so that the nnU-Net cell does not count one model as several seeds.
+    Pretrained models of different seeds differ in their figures and are all kept.
+    """
+    pre = tidy[(tidy["method"] == PRETRAINED_METHOD) & (tidy["case"] != "")]
+    if pre.empty or pre["seed"].nunique(dropna=False) < 2:
+        return tidy
+    drop = np.zeros(len(tidy), bool)
+    for _, group in pre.groupby([*CONFIG_COLUMNS, "fold"], dropna=False, sort=False):
+        kept: list[pd.Series] = []
+        for _, rows in group.groupby(group["seed"].fillna(-1.0), sort=False):
+            figures = rows.set_index(["metric", "case"])["value"].sort_index()
+            if any(figures.index.equals(k.index) and np.allclose(figures, k, rtol=0, atol=1e-12)
+                   for k in kept):
+                drop[rows.index] = True
+            else:
+                kept.append(figures)
     return tidy[~drop].reset_index(drop=True)

@@ -16,7 +16,7 @@ from typing import Literal
 import pandas as pd
 
 from topobench.errors import ReadError
-from topobench.results.checks import check_rows, merge_runs
+from topobench.results.checks import check_rows, merge_runs, merge_shared_pretraining
 from topobench.results.records import evaluation_rows, run_rows
 from topobench.results.tidy import empty_tidy, normalise_tidy, read_tidy_csv
 
@@ -107,7 +107,8 @@ def load_results(
     for rows, entry in parts:
         rows = normalise_tidy(rows)
         checked.append(check_rows(rows, origin=entry.given))
-    return merge_runs(normalise_tidy(pd.concat(checked, ignore_index=True)))
+    merged = merge_runs(normalise_tidy(pd.concat(checked, ignore_index=True)))
+    return merge_shared_pretraining(merged)
 
 
 def _classify_file(path: Path) -> _Found:
