@@ -396,6 +396,111 @@ def top_dim_counts(
 # Dimension 1 of 3D masks: column reductions over Z/2 (squares are columns, edges rows).
 # Cell ids: ((x * S1 + y) * S2 + z) * 3 + t, the reference's index order; an edge of type t runs
 # along axis t, a square of type t is normal to axis t. A row key is value * n_ids + id.
+#
+# Only the squares near the comparison's foreground are visited ("active": based at a voxel
+# within Chebyshev distance 1 of a voxel of the comparison mask). Every other square has value 1,
+# all its edges have value 1 in every mask, and its column takes the outcome it takes in a grid
+# of constant value: a square of type 0 with x >= 1 is cleared (apparent pair with the cube
+# before it), every other square claims its largest edge (type 0 at x = 0: the z-edge at
+# v + e_y; type 1: the z-edge at v + e_x; type 2: the y-edge at v + e_x), which no other
+# square of the constant grid has as its largest. Such a square's column deviates only when an
+# earlier column claims that edge first: it is then "disturbed" and reduced in its turn like an
+# active one. Owners of edges that nobody claimed explicitly are therefore known from the
+# edge id alone (:func:`_default_claimer`).
+
+_NO_OWNER = 0  # owner array: none; q + 1: the unreduced square q; -(slot + 1): a kept column
+_BLOCKED = -(2**31)  # no explicit owner, and no implicit one (the claimer is active)
+
+
+@_jit
+def _default_claimer(e, s1, s2):
+    """The square whose column claims edge ``e`` in a grid where every cell has value 1; -1 if
+    none (edges along x, and y-edges of the plane x = 0, are never claimed there)."""
+    t = e % 3
+    if t == 0:
+        return -1
+    w = e // 3
+    sxy = s1 * s2
+    if w >= sxy:  # x >= 1: the square spanning x towards the edge
+        return 3 * (w - sxy) + (1 if t == 2 else 2)
+    if t == 2 and (w // s2) % s1 >= 1:  # x = 0: the type-0 square below in y
+        return 3 * (w - s2)
+    return -1
+
+
+@_jit
+def _square_value(cm, x, y, z, t):
+    """0 if the four corners of square (x, y, z, t) are in ``cm``, 1 if not, 2 if absent."""
+    s0, s1, s2 = cm.shape
+    if t == 0:
+        if y + 1 >= s1 or z + 1 >= s2:
+            return 2
+        inside = cm[x, y, z] and cm[x, y + 1, z] and cm[x, y, z + 1] and cm[x, y + 1, z + 1]
+    elif t == 1:
+        if x + 1 >= s0 or z + 1 >= s2:
+            return 2
+        inside = cm[x, y, z] and cm[x + 1, y, z] and cm[x, y, z + 1] and cm[x + 1, y, z + 1]
+    else:
+        if x + 1 >= s0 or y + 1 >= s1:
+            return 2
+        inside = cm[x, y, z] and cm[x + 1, y, z] and cm[x, y + 1, z] and cm[x + 1, y + 1, z]
+    return 0 if inside else 1
+
+
+@_jit
+def _cube_value(cm, x, y, z):
+    """0 if the eight corners of cube (x, y, z) are in ``cm``, else 1 (the cube exists)."""
+    for dx in range(2):
+        for dy in range(2):
+            for dz in range(2):
+                if not cm[x + dx, y + dy, z + dz]:
+                    return 1
+    return 0
+
+
+@_jit
+def _largest_face(cm, x, y, z):
+    """Id of the largest face (by value, then id) of cube (x, y, z)."""
+    _, s1, s2 = cm.shape
+    c = _cube_value(cm, x, y, z)
+    v = (x * s1 + y) * s2 + z
+    if _square_value(cm, x + 1, y, z, 0) == c:
+        return 3 * (v + s1 * s2)
+    if _square_value(cm, x, y + 1, z, 1) == c:
+        return 3 * (v + s2) + 1
+    if _square_value(cm, x, y, z + 1, 2) == c:
+        return 3 * (v + 1) + 2
+    if _square_value(cm, x, y, z, 2) == c:
+        return 3 * v + 2
+    if _square_value(cm, x, y, z, 1) == c:
+        return 3 * v + 1
+    return 3 * v
+
+
+@_jit
+def _column_value(cm, merged, x, y, z, t, apparent):
+    """Value of square (x, y, z, t) as a column: 0 / 1, or 2 when absent or skipped (a value-0
+    square flagged in ``merged``; with ``apparent``, a square paired with a cube by an apparent
+    pair: the largest face of its smallest coface, whose column reduces to zero)."""
+    val = _square_value(cm, x, y, z, t)
+    if val == 2:
+        return 2
+    s0, s1, s2 = cm.shape
+    q = ((x * s1 + y) * s2 + z) * 3 + t
+    if val == 0 and merged[q]:
+        return 2
+    if not apparent:
+        return val
+    # the cofaces: the cube before (x, y, z) - e_t and the cube at (x, y, z)
+    lo = (x >= 1) if t == 0 else (y >= 1) if t == 1 else (z >= 1)
+    hi = (x + 1 < s0) and (y + 1 < s1) and (z + 1 < s2)
+    lx, ly, lz = (x - 1, y, z) if t == 0 else (x, y - 1, z) if t == 1 else (x, y, z - 1)
+    if lo and (not hi or _cube_value(cm, lx, ly, lz) <= _cube_value(cm, x, y, z)):
+        if _largest_face(cm, lx, ly, lz) == q:
+            return 2
+    elif hi and _largest_face(cm, x, y, z) == q:
+        return 2
+    return val
 
 
 @_jit
@@ -403,20 +508,21 @@ def _square_edges(q, s1, s2):
     """The four edges of square ``q`` (ids)."""
     t = q % 3
     v = q // 3
-    z = v % s2
-    y = (v // s2) % s1
-    x = v // (s2 * s1)
-    base = ((x * s1 + y) * s2 + z) * 3
     if t == 0:  # spans y, z
-        return (base + 1, base + 2, (((x * s1 + y + 1) * s2 + z) * 3) + 2,
-                (((x * s1 + y) * s2 + z + 1) * 3) + 1)
+        return 3 * v + 1, 3 * v + 2, 3 * (v + s2) + 2, 3 * (v + 1) + 1
     if t == 1:  # spans x, z
-        return (base + 0, base + 2, ((((x + 1) * s1 + y) * s2 + z) * 3) + 2,
-                (((x * s1 + y) * s2 + z + 1) * 3) + 0)
-    return (base + 0, base + 1, ((((x + 1) * s1 + y) * s2 + z) * 3) + 1,
-            (((x * s1 + y + 1) * s2 + z) * 3) + 0)
+        return 3 * v, 3 * v + 2, 3 * (v + s1 * s2) + 2, 3 * (v + 1)
+    return 3 * v, 3 * v + 1, 3 * (v + s1 * s2) + 1, 3 * (v + s2)  # spans x, y
 
 
+@_jit
+def _edge_key(r, e, s1, s2, n_ids):
+    """Row key of edge ``e``: value (0 if both ends are in ``r``, the flat row mask, else 1)
+    * n_ids + id."""
+    t = e % 3
+    w = e // 3
+    o = s1 * s2 if t == 0 else s2 if t == 1 else 1
+    return e if (r[w] and r[w + o]) else n_ids + e
 @_jit
 def _heap_push(heap, size, key):
     if size == heap.shape[0]:
@@ -469,128 +575,6 @@ def _heap_pivot(heap, size):
 
 
 @_jit
-def _add_column(heap, size, q, row_val, s1, s2, n_ids):
-    f0, f1, f2, f3 = _square_edges(q, s1, s2)
-    heap, size = _heap_push(heap, size, np.int64(row_val[f0]) * n_ids + f0)
-    heap, size = _heap_push(heap, size, np.int64(row_val[f1]) * n_ids + f1)
-    heap, size = _heap_push(heap, size, np.int64(row_val[f2]) * n_ids + f2)
-    heap, size = _heap_push(heap, size, np.int64(row_val[f3]) * n_ids + f3)
-    return heap, size
-
-
-@_jit
-def _reduce(col_val, row_val, shape, want, n_want, stop_after, phases):
-    """Standard column reduction over Z/2 of the squares of a 3D grid.
-
-    Columns: the squares with ``col_val`` 0, then (``phases`` = 2) those with ``col_val`` 1, each
-    group in id order (other values: not a column); ``n_want`` columns have ``want`` set.
-    Rows: edges ordered by ``(row_val[edge], edge id)``.
-    Returns ``(squares, pivots, owner)``: the wanted columns (``want``) whose pivot is a row of
-    value 0, in column order, with that pivot edge; and per edge id whether it is the pivot of a
-    column (>= 0: that square, whose boundary needed no reduction; <= -2: a kept reduced column;
-    -1: none). The reduction stops after the last wanted column, or once ``stop_after`` (> 0)
-    wanted columns have a value-0 pivot.
-    """
-    s0, s1, s2 = shape
-    n_ids = s0 * s1 * s2 * 3
-    owner = np.full(n_ids, -1, dtype=np.int32)
-    rec_q = np.empty(64, dtype=np.int64)
-    rec_p = np.empty(64, dtype=np.int64)
-    k_want = 0
-    found = 0
-    red_off = np.empty(1024, dtype=np.int64)
-    red_len = np.empty(1024, dtype=np.int64)
-    n_slots = 0
-    buf = np.empty(1 << 16, dtype=np.int64)
-    buf_n = 0
-    heap = np.empty(64, dtype=np.int64)
-    sxy = s1 * s2
-    for phase in range(phases):
-        for x in range(s0):
-            for y in range(s1):
-                for z in range(s2):
-                    v = (x * s1 + y) * s2 + z
-                    for t in range(3):
-                        q = v * 3 + t
-                        if col_val[q] != phase:
-                            continue
-                        if t == 0:  # spans y, z
-                            e0, e1, e2, e3 = 3 * v + 1, 3 * v + 2, 3 * (v + s2) + 2, 3 * (v + 1) + 1
-                        elif t == 1:  # spans x, z
-                            e0, e1, e2, e3 = 3 * v, 3 * v + 2, 3 * (v + sxy) + 2, 3 * (v + 1)
-                        else:  # spans x, y
-                            e0, e1, e2, e3 = 3 * v, 3 * v + 1, 3 * (v + sxy) + 1, 3 * (v + s2)
-                        k0 = np.int64(row_val[e0]) * n_ids + e0
-                        k1 = np.int64(row_val[e1]) * n_ids + e1
-                        k2 = np.int64(row_val[e2]) * n_ids + e2
-                        k3 = np.int64(row_val[e3]) * n_ids + e3
-                        top = max(max(k0, k1), max(k2, k3))
-                        e_top = top - n_ids if top >= n_ids else top
-                        if owner[e_top] == -1:  # the boundary is reduced already
-                            owner[e_top] = q
-                            if want[q]:
-                                k_want += 1
-                                if top < n_ids:
-                                    rec_q, rec_p = _record(rec_q, rec_p, found, q, top)
-                                    found += 1
-                                if found == stop_after or k_want == n_want:
-                                    return rec_q[:found], rec_p[:found], owner
-                            continue
-                        size = 0
-                        heap, size = _heap_push(heap, size, k0)
-                        heap, size = _heap_push(heap, size, k1)
-                        heap, size = _heap_push(heap, size, k2)
-                        heap, size = _heap_push(heap, size, k3)
-                        while True:
-                            p, heap, size = _heap_pivot(heap, size)
-                            if p < 0:
-                                break
-                            j = owner[p - n_ids if p >= n_ids else p]
-                            if j == -1:
-                                break
-                            if j <= -2:
-                                slot = -j - 2
-                                o = red_off[slot]
-                                for k in range(red_len[slot]):
-                                    heap, size = _heap_push(heap, size, buf[o + k])
-                            else:
-                                heap, size = _add_column(heap, size, j, row_val, s1, s2, n_ids)
-                        if want[q]:
-                            k_want += 1
-                            if 0 <= p < n_ids:
-                                rec_q, rec_p = _record(rec_q, rec_p, found, q, p)
-                                found += 1
-                            if found == stop_after or k_want == n_want:
-                                return rec_q[:found], rec_p[:found], owner
-                        if p < 0:
-                            continue
-                        # keep the reduced column for later additions (cancelling pairs)
-                        start = buf_n
-                        while size > 0:
-                            top, size = _heap_pop(heap, size)
-                            if size > 0 and heap[0] == top:
-                                _, size = _heap_pop(heap, size)
-                                continue
-                            if buf_n == buf.shape[0]:
-                                bigger = np.empty(2 * buf.shape[0], dtype=np.int64)
-                                bigger[:buf_n] = buf[:buf_n]
-                                buf = bigger
-                            buf[buf_n] = top
-                            buf_n += 1
-                        if n_slots == red_off.shape[0]:
-                            off2 = np.empty(2 * n_slots, dtype=np.int64)
-                            len2 = np.empty(2 * n_slots, dtype=np.int64)
-                            off2[:n_slots] = red_off[:n_slots]
-                            len2[:n_slots] = red_len[:n_slots]
-                            red_off, red_len = off2, len2
-                        red_off[n_slots] = start
-                        red_len[n_slots] = buf_n - start
-                        owner[p - n_ids if p >= n_ids else p] = -(n_slots + 2)
-                        n_slots += 1
-    return rec_q[:found], rec_p[:found], owner
-
-
-@_jit
 def _record(rec_q, rec_p, n, q, p):
     if n == rec_q.shape[0]:
         q2 = np.empty(2 * n, dtype=np.int64)
@@ -603,62 +587,195 @@ def _record(rec_q, rec_p, n, q, p):
     return rec_q, rec_p
 
 
+
 @_jit
-def _clear_apparent(face_val, cube_val, shape, col_val):
-    """Set ``col_val`` to 2 (not a column) for the squares paired with a cube by an apparent
-    pair: the cube's largest face (by value, then id; ``face_val``) whose smallest coface is that
-    cube. Such a square is a pivot of the cube's column as it stands, so its own column reduces
-    to zero."""
-    s0, s1, s2 = shape
-    m0, m1, m2 = s0 - 1, s1 - 1, s2 - 1
-    for x in range(m0):
-        for y in range(m1):
-            for z in range(m2):
-                c = cube_val[(x * m1 + y) * m2 + z]
-                v = (x * s1 + y) * s2 + z
-                # faces from the largest id to the smallest, with the other cube's offset
-                for k in range(6):
-                    if k == 0:
-                        q, ox, oy, oz = 3 * (v + s1 * s2), 1, 0, 0
-                    elif k == 1:
-                        q, ox, oy, oz = 3 * (v + s2) + 1, 0, 1, 0
-                    elif k == 2:
-                        q, ox, oy, oz = 3 * (v + 1) + 2, 0, 0, 1
-                    elif k == 3:
-                        q, ox, oy, oz = 3 * v + 2, 0, 0, -1
-                    elif k == 4:
-                        q, ox, oy, oz = 3 * v + 1, 0, -1, 0
+def _owner_of(owner, e, q_now, phase, s1, s2):
+    """Owner code of edge ``e`` while column ``q_now`` is reduced, and whether it is implicit:
+    the explicit owner, else (value-1 columns) the constant-grid claimer of ``e`` if that square
+    is inactive and comes before ``q_now``."""
+    o = owner[e]
+    if o == _NO_OWNER:
+        if phase == 1:
+            d = _default_claimer(e, s1, s2)
+            if 0 <= d < q_now:
+                return d + 1, True
+        return _NO_OWNER, False
+    if o == _BLOCKED:
+        return _NO_OWNER, False
+    return o, False
+
+
+@_jit
+def _block_active_claims(owner, vox, s0, s1, s2):
+    """Mark the edges whose constant-grid claimer is an active square (based at a voxel of
+    ``vox``): they have no implicit owner."""
+    sxy = s1 * s2
+    for i in range(vox.shape[0]):
+        v = vox[i]
+        z = v % s2
+        y = (v // s2) % s1
+        x = v // sxy
+        if x + 1 < s0:
+            if z + 1 < s2:
+                owner[3 * (v + sxy) + 2] = _BLOCKED
+            if y + 1 < s1:
+                owner[3 * (v + sxy) + 1] = _BLOCKED
+        if x == 0 and y + 1 < s1 and z + 1 < s2:
+            owner[3 * (v + s2) + 2] = _BLOCKED
+
+
+@_jit
+def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, apparent, stats):
+    """Standard column reduction over Z/2 of the squares of a 3D grid, visiting active squares.
+
+    Columns: the squares of value 0 in ``cm`` (not skipped, see :func:`_column_value`), then
+    (``phases`` = 2) those of value 1, each group in id order. Rows: edges ordered by their value
+    in ``rm``, then id. ``vox``: the active voxels (sorted flat indices; every square of value 0 of
+    ``cm`` is based at one, and with ``phases`` = 2 every voxel within Chebyshev distance 1 of
+    ``cm`` is one; ``rm`` must lie inside ``cm``). ``owner`` (zeros, int32 / int64 per edge id)
+    receives the owner of every pivot claimed explicitly (``q + 1``: square ``q``, whose boundary
+    needed no reduction; ``-(slot + 1)``: a kept reduced column).
+
+    ``want`` (uint8 per square id; empty: every value-1 column) marks the columns to record,
+    ``n_want`` of them (-1: not counted). Returns ``(squares, pivots)``: the wanted columns whose
+    pivot is a row of value 0, in column order, with that pivot; the reduction stops once
+    ``stop_after`` (> 0) such columns are found or ``n_want`` wanted columns are reduced.
+    ``stats`` (int64, 4) counts: columns reduced, columns whose boundary was reduced already,
+    column additions, disturbed squares.
+    """
+    s0, s1, s2 = cm.shape
+    n_ids = s0 * s1 * s2 * 3
+    want_all = want.shape[0] == 0
+    r = rm.ravel()
+    if phases == 2:
+        _block_active_claims(owner, vox, s0, s1, s2)
+    rec_q = np.empty(64, dtype=np.int64)
+    rec_p = np.empty(64, dtype=np.int64)
+    k_want = 0
+    found = 0
+    red_off = np.empty(1024, dtype=np.int64)
+    red_len = np.empty(1024, dtype=np.int64)
+    n_slots = 0
+    buf = np.empty(1 << 16, dtype=np.int64)
+    buf_n = 0
+    heap = np.empty(64, dtype=np.int64)
+    dist = np.empty(64, dtype=np.int64)  # disturbed squares, a max-heap of -id
+    n_dist = 0
+    n_vox = vox.shape[0]
+    big = np.int64(n_ids)
+    for phase in range(phases):
+        i = 0
+        t = 0
+        while True:
+            q_list = 3 * vox[i] + t if i < n_vox else big
+            if phase == 1 and n_dist > 0 and -dist[0] < q_list:
+                neg, n_dist = _heap_pop(dist, n_dist)
+                q = -neg
+            elif i < n_vox:
+                q = q_list
+                v = vox[i]
+                t += 1
+                if t == 3:
+                    t = 0
+                    i += 1
+                z = v % s2
+                y = (v // s2) % s1
+                x = v // (s1 * s2)
+                if _column_value(cm, merged, x, y, z, q % 3, apparent) != phase:
+                    continue
+            else:
+                break
+            stats[0] += 1
+            e0, e1, e2, e3 = _square_edges(q, s1, s2)
+            k0 = _edge_key(r, e0, s1, s2, n_ids)
+            k1 = _edge_key(r, e1, s1, s2, n_ids)
+            k2 = _edge_key(r, e2, s1, s2, n_ids)
+            k3 = _edge_key(r, e3, s1, s2, n_ids)
+            p = max(max(k0, k1), max(k2, k3))
+            ep = p - n_ids if p >= n_ids else p
+            j, implicit = _owner_of(owner, ep, q, phase, s1, s2)
+            if j == _NO_OWNER:  # the boundary is reduced already
+                stats[1] += 1
+                code = q + 1
+            else:
+                # the pivot p is held out of the heap; the added column's copy of p cancels it
+                size = 0
+                for k in (k0, k1, k2, k3):
+                    if k != p:
+                        heap, size = _heap_push(heap, size, k)
+                while True:
+                    stats[2] += 1
+                    if j < 0:
+                        o = red_off[-j - 1]
+                        for k in range(1, red_len[-j - 1]):  # entry 0 is that column's pivot
+                            heap, size = _heap_push(heap, size, buf[o + k])
                     else:
-                        q, ox, oy, oz = 3 * v, -1, 0, 0
-                    if face_val[q] != c:  # not the cube's largest face (by value, then id)
-                        continue
-                    xo, yo, zo = x + ox, y + oy, z + oz
-                    if 0 <= xo < m0 and 0 <= yo < m1 and 0 <= zo < m2:
-                        co = cube_val[(xo * m1 + yo) * m2 + zo]
-                        minimal = co >= c if k < 3 else co > c
-                    else:
-                        minimal = True
-                    if minimal:
-                        col_val[q] = 2
-                    break
-
-
-def _edge_values(m: np.ndarray) -> np.ndarray:
-    """Per edge id: 0 if both endpoints are in ``m`` (value 0 of ``1 - m``), else 1 (uint8)."""
-    ev = np.ones(m.shape + (3,), dtype=np.uint8)
-    ev[:-1, :, :, 0] = ~(m[:-1] & m[1:])
-    ev[:, :-1, :, 1] = ~(m[:, :-1] & m[:, 1:])
-    ev[:, :, :-1, 2] = ~(m[:, :, :-1] & m[:, :, 1:])
-    return ev.ravel()
-
-
-def _square_values(m: np.ndarray) -> np.ndarray:
-    """Per square id: 0 if its four corners are in ``m``, 1 if not, 2 if the square is absent."""
-    sv = np.full(m.shape + (3,), 2, dtype=np.uint8)
-    sv[:, :-1, :-1, 0] = ~(m[:, :-1, :-1] & m[:, 1:, :-1] & m[:, :-1, 1:] & m[:, 1:, 1:])
-    sv[:-1, :, :-1, 1] = ~(m[:-1, :, :-1] & m[1:, :, :-1] & m[:-1, :, 1:] & m[1:, :, 1:])
-    sv[:-1, :-1, :, 2] = ~(m[:-1, :-1, :] & m[1:, :-1, :] & m[:-1, 1:, :] & m[1:, 1:, :])
-    return sv.ravel()
+                        f0, f1, f2, f3 = _square_edges(j - 1, s1, s2)
+                        for f in (f0, f1, f2, f3):
+                            if f != ep:  # an implicit owner is inactive: all its edges value 1
+                                k = n_ids + f if implicit else _edge_key(r, f, s1, s2, n_ids)
+                                heap, size = _heap_push(heap, size, k)
+                    p = -1
+                    while size > 0:  # the next pivot: the largest entry of odd multiplicity
+                        key, size = _heap_pop(heap, size)
+                        if size > 0 and heap[0] == key:
+                            _, size = _heap_pop(heap, size)
+                            continue
+                        p = key
+                        break
+                    if p < 0:
+                        break
+                    ep = p - n_ids if p >= n_ids else p
+                    j, implicit = _owner_of(owner, ep, q, phase, s1, s2)
+                    if j == _NO_OWNER:
+                        break
+                if p >= 0:  # keep the reduced column (pivot first) for later additions
+                    start = buf_n
+                    while True:
+                        if buf_n == buf.shape[0]:
+                            bigger = np.empty(2 * buf.shape[0], dtype=np.int64)
+                            bigger[:buf_n] = buf[:buf_n]
+                            buf = bigger
+                        buf[buf_n] = p
+                        buf_n += 1
+                        p2 = -1
+                        while size > 0:
+                            key, size = _heap_pop(heap, size)
+                            if size > 0 and heap[0] == key:
+                                _, size = _heap_pop(heap, size)
+                                continue
+                            p2 = key
+                            break
+                        if p2 < 0:
+                            break
+                        p = p2
+                    p = buf[start]
+                    if n_slots == red_off.shape[0]:
+                        off2 = np.empty(2 * n_slots, dtype=np.int64)
+                        len2 = np.empty(2 * n_slots, dtype=np.int64)
+                        off2[:n_slots] = red_off[:n_slots]
+                        len2[:n_slots] = red_len[:n_slots]
+                        red_off, red_len = off2, len2
+                    red_off[n_slots] = start
+                    red_len[n_slots] = buf_n - start
+                    n_slots += 1
+                    code = -n_slots
+            if p >= 0:
+                if owner[ep] == _NO_OWNER and phases == 2:
+                    # claimed before its constant-grid claimer: that square is disturbed
+                    d = _default_claimer(ep, s1, s2)
+                    if d > q or (d >= 0 and phase == 0):
+                        stats[3] += 1
+                        dist, n_dist = _heap_push(dist, n_dist, -d)
+                owner[ep] = code
+            if phase == 1 and (want_all or want[q] != 0):
+                k_want += 1
+                if 0 <= p < n_ids:
+                    rec_q, rec_p = _record(rec_q, rec_p, found, q, p)
+                    found += 1
+                if found == stop_after or k_want == n_want:
+                    return rec_q[:found], rec_p[:found]
+    return rec_q[:found], rec_p[:found]
 
 
 @_jit
@@ -696,14 +813,40 @@ def _positive_edges(m, n_ids):
     return pos
 
 
-def _cube_all(m: np.ndarray) -> np.ndarray:
-    """Per cube of a 3D vertex grid: all eight corners in ``m``."""
-    c = m[:-1, :-1, :-1].copy()
-    for dx in (0, 1):
-        for dy in (0, 1):
-            for dz in (0, 1):
-                c &= m[dx:dx + c.shape[0], dy:dy + c.shape[1], dz:dz + c.shape[2]]
-    return c
+
+@_jit
+def _active_voxels(m):
+    """Sorted flat indices of the voxels within Chebyshev distance 1 of a voxel of ``m``."""
+    s0, s1, s2 = m.shape
+    act = np.zeros(s0 * s1 * s2, dtype=np.uint8)
+    n = 0
+    for x in range(s0):
+        for y in range(s1):
+            for z in range(s2):
+                if not m[x, y, z]:
+                    continue
+                for a in range(max(x - 1, 0), min(x + 2, s0)):
+                    for b in range(max(y - 1, 0), min(y + 2, s1)):
+                        for c in range(max(z - 1, 0), min(z + 2, s2)):
+                            w = (a * s1 + b) * s2 + c
+                            if act[w] == 0:
+                                act[w] = 1
+                                n += 1
+    vox = np.empty(n, dtype=np.int64)
+    k = 0
+    for w in range(act.shape[0]):
+        if act[w]:
+            vox[k] = w
+            k += 1
+    return vox
+
+
+def _owner_array(n_ids: int) -> np.ndarray:
+    """Zeroed owner array; np.zeros maps fresh pages, so only the entries written cost memory."""
+    return np.zeros(n_ids, dtype=np.int32 if n_ids < 2**31 - 1 else np.int64)
+
+
+_EMPTY_WANT = np.zeros(0, dtype=np.uint8)
 
 
 def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
@@ -714,21 +857,24 @@ def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
     kill: positive value-0 edges that are not the pivot of a value-0 square.
     """
     n_ids = m.size * 3
-    pos = _positive_edges(m.astype(np.uint8), n_ids).astype(bool)
+    m8 = m.astype(np.uint8)
+    pos = _positive_edges(m8, n_ids).astype(bool)
     if not pos.any():
         return pos
-    col_val = _square_values(m)
-    col_val[(col_val != 0) | (merged != 0)] = 2  # only the value-0 squares, cleared ones out
-    zero = np.zeros(n_ids, dtype=np.uint8)
-    _, _, owner = _reduce(col_val, zero, m.shape, np.zeros(n_ids, dtype=np.uint8), 0, 0, 1)
-    pos &= owner == -1
+    owner = _owner_array(n_ids)
+    vox = np.flatnonzero(m8.ravel()).astype(np.int64)
+    _reduce(m8, m8, merged, vox, owner, _EMPTY_WANT, -1, 0, 1, False, np.zeros(4, dtype=np.int64))
+    pos &= owner == _NO_OWNER
     return pos
 
 
-def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list) -> tuple[int, int, int]:
+def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
+                   stats: np.ndarray | None = None) -> tuple[int, int, int]:
     """(matched, finite pairs of x, finite pairs of y) in dimension 1 of 3D masks.
 
-    ``flags``: the merge flags of x, y and their union from :func:`top_dim_counts`.
+    ``flags``: the merge flags of x, y and their union from :func:`top_dim_counts`; ``stats``
+    (int64, shape (3, 4), optional) receives :func:`_reduce`'s counters of the comparison's
+    reduction and of the two image reductions.
 
     The comparison's finite pairs come from reducing its squares (comparison order) against its
     edges; the image of each input is the same reduction with the rows in that input's order.
@@ -746,22 +892,19 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list) -> tuple[int, int,
     n_u = betti_numbers(u, connectivity=6)[1]  # the comparison's finite pairs (vertex complex)
     if n_u == 0:
         return 0, nx, ny
-    face_val = _square_values(u)
-    col_val = face_val.copy()
-    col_val[flags[2] != 0] = 2
-    if min(u.shape) >= 2:
-        cube_val = (~_cube_all(u)).ravel().astype(np.uint8)
-        _clear_apparent(face_val, cube_val, u.shape, col_val)
-    del face_val
-    want = (col_val == 1).astype(np.uint8)  # the comparison's value-1 columns
-    n_want = int(np.count_nonzero(want))
-    death_ids, _, _ = _reduce(col_val, _edge_values(u), u.shape, want, n_want, n_u, 2)
-    want[:] = 0
+    if stats is None:
+        stats = np.zeros((3, 4), dtype=np.int64)
+    u8, x8, y8 = (a.view(np.uint8) for a in (u, x, y))
+    vox = _active_voxels(u8)
+    n_ids = u.size * 3
+    death_ids, _ = _reduce(u8, u8, flags[2], vox, _owner_array(n_ids), _EMPTY_WANT, -1, n_u, 2,
+                           True, stats[0])
+    want = np.zeros(n_ids, dtype=np.uint8)
     want[death_ids] = 1
     ok = np.ones(death_ids.size, dtype=bool)
-    for m, births in ((x, bx), (y, by)):
-        squares, pivots, _ = _reduce(col_val, _edge_values(m), m.shape, want, death_ids.size,
-                                     -1, 2)
+    for k, (m8, births) in enumerate(((x8, bx), (y8, by))):
+        squares, pivots = _reduce(u8, m8, flags[2], vox, _owner_array(n_ids), want,
+                                  death_ids.size, -1, 2, True, stats[k + 1])
         hit = np.zeros(death_ids.size, dtype=bool)
         hit[np.searchsorted(death_ids, squares)] = births[pivots]
         ok &= hit
