@@ -44,85 +44,73 @@ def _find(parent, x):
 
 
 @_jit
-def dim0_matched(in_u, in_x, in_y):
+def _union_edges(m, level, parent, hx, hy, cycles):
+    """One pass of the vertex union-find over the edges of a grid, in index order.
+
+    ``m``: uint8 mask (2D masks as shape ``(1, H, W)``); ``level`` 0: the edges with both ends in
+    ``m``, level 1: all the others. With flags ``hx``, ``hy`` (uint8 per vertex, or-ed into the
+    surviving root; empty arrays: none), returns the number of unions of two sets that both carry
+    both flags. With ``cycles`` (uint8 per edge id; empty: not recorded), marks the edges whose
+    ends are in one set already.
+    """
+    s0, s1, s2 = m.shape
+    flat = m.ravel()
+    flags = hx.shape[0] > 0
+    record = cycles.shape[0] > 0
+    both = 0
+    for x in range(s0):
+        for y in range(s1):
+            for z in range(s2):
+                v = (x * s1 + y) * s2 + z
+                if level == 0 and flat[v] == 0:
+                    continue
+                for t in range(3):
+                    if t == 0:
+                        w = v + s1 * s2 if x + 1 < s0 else -1
+                    elif t == 1:
+                        w = v + s2 if y + 1 < s1 else -1
+                    else:
+                        w = v + 1 if z + 1 < s2 else -1
+                    if w < 0 or (flat[v] != 0 and flat[w] != 0) != (level == 0):
+                        continue
+                    a = _find(parent, v)
+                    b = _find(parent, w)
+                    if a == b:
+                        if record:
+                            cycles[v * 3 + t] = 1
+                        continue
+                    if flags:
+                        if hx[a] and hx[b] and hy[a] and hy[b]:
+                            both += 1
+                        hx[a] |= hx[b]
+                        hy[a] |= hy[b]
+                    parent[b] = a
+    return both
+
+
+_NONE = np.zeros(0, dtype=np.uint8)
+
+
+def dim0_matched(in_u: np.ndarray, in_x: np.ndarray, in_y: np.ndarray) -> int:
     """Matched 0-dimensional pairs (components), 3D arrays (2D masks as shape ``(1, H, W)``).
 
     ``in_u = in_x | in_y`` (uint8). Edges between two union vertices have value 0 and only build
     the union's components; the remaining edges (value 1) are processed in index order, and a
     merge of two sets that both hold a prediction and a target vertex is one matched pair.
     """
-    s0, s1, s2 = in_u.shape
-    n = s0 * s1 * s2
-    u = in_u.ravel()
+    parent = np.arange(in_u.size, dtype=np.int32)
     hx = in_x.ravel().copy()
     hy = in_y.ravel().copy()
-    parent = np.arange(n, dtype=np.int32)
-    st0 = s1 * s2
-    st1 = s2
-    # value-0 edges: the components of the union (order irrelevant, nothing is counted)
-    for x in range(s0):
-        for y in range(s1):
-            for z in range(s2):
-                v = x * st0 + y * st1 + z
-                if u[v] == 0:
-                    continue
-                for t in range(3):
-                    if t == 0:
-                        if x + 1 >= s0:
-                            continue
-                        w = v + st0
-                    elif t == 1:
-                        if y + 1 >= s1:
-                            continue
-                        w = v + st1
-                    else:
-                        if z + 1 >= s2:
-                            continue
-                        w = v + 1
-                    if u[w] == 0:
-                        continue
-                    a = _find(parent, v)
-                    b = _find(parent, w)
-                    if a != b:
-                        parent[b] = a
-                        hx[a] |= hx[b]
-                        hy[a] |= hy[b]
-    matched = 0
-    # value-1 edges in index order (x, y, z, type)
-    for x in range(s0):
-        for y in range(s1):
-            for z in range(s2):
-                v = x * st0 + y * st1 + z
-                for t in range(3):
-                    if t == 0:
-                        if x + 1 >= s0:
-                            continue
-                        w = v + st0
-                    elif t == 1:
-                        if y + 1 >= s1:
-                            continue
-                        w = v + st1
-                    else:
-                        if z + 1 >= s2:
-                            continue
-                        w = v + 1
-                    if u[v] != 0 and u[w] != 0:
-                        continue
-                    a = _find(parent, v)
-                    b = _find(parent, w)
-                    if a != b:
-                        if hx[a] and hx[b] and hy[a] and hy[b]:
-                            matched += 1
-                        parent[b] = a
-                        hx[a] |= hx[b]
-                        hy[a] |= hy[b]
-    return matched
+    _union_edges(in_u, 0, parent, hx, hy, _NONE)
+    return int(_union_edges(in_u, 1, parent, hx, hy, _NONE))
 
 
 # ---------------------------------------------------------------------------------------------
 # Top dimension (2D: dimension 1, 3D: dimension 2) through the dual union-find over top cells.
 # A top cell (square / cube) has value 0 when all its corners are in the mask. Keys order the
 # cells as the reference does: key = value * (M + 1) + cell index, the outside node is oldest.
+# 2D masks are arrays of shape (1, H, W): their top cells are the squares of axes 1 and 2, their
+# edges of types 1 and 2.
 
 
 @_jit
@@ -196,71 +184,54 @@ def _union_keep_old(parent, old_a, old_b, a, b):
 
 
 @_jit
-def _phase_a(cin, labels, keys_a, keys_b, parent, old_a, old_b, ndim):
+def _faces(cin, ndim, x, y, z, t):
+    """Value and the two sides of face (x, y, z, t) of the top cells (2D: edge (y, z) of type
+    ``t`` = 1 / 2 of ``cin[0]``); -1 if absent."""
+    if ndim == 2:
+        _, s1, s2 = cin.shape
+        return _faces2(cin, s1, s2, y, z, t - 1)
+    s0, s1, s2 = cin.shape
+    return _faces3(cin, s0, s1, s2, x, y, z, t)
+
+
+@_jit
+def _phase_a(cin, labels, parent, old_a, old_b, ndim):
     """Sets after the value-1 faces: one per background component (dual connectivity).
 
     A value-1 top cell has a corner outside the mask, and two value-1 cells sharing a value-1 face
     share such a corner, so the sets are the components of the mask's complement (8 / 26
     connectivity, padded with background: the padding is the outside node). ``labels`` are those
-    components on the padded vertex grid. Each set's root carries the largest keys (the oldest
-    cell), as the reference's union-find does; the order of these unions does not matter.
+    components on the padded vertex grid (2D: shape ``(1, H + 2, W + 2)``); ``old_a``, ``old_b``
+    start as the cells' keys. Each set's root carries the largest keys (the oldest cell), as the
+    reference's union-find does; the order of these unions does not matter.
     """
-    n_top = keys_a.shape[0] - 1
-    n_lab = labels.max() + 1
-    rep = np.full(n_lab, -1, dtype=np.int64)
-    if ndim == 2:
-        outside_label = labels[0, 0, 0]
-    else:
-        outside_label = labels[0, 0, 0]
-    rep[outside_label] = n_top
-    if ndim == 2:
-        _, s0, s1 = cin.shape
-        m1 = s1 - 1
-        for x in range(s0 - 1):
-            for y in range(s1 - 1):
+    n_top = old_a.shape[0] - 1
+    rep = np.full(labels.max() + 1, -1, dtype=np.int64)
+    rep[labels[0, 0, 0]] = n_top
+    s0, s1, s2 = cin.shape
+    three = ndim == 3
+    n0 = s0 - 1 if three else 1  # top cells along axis 0
+    d0 = 2 if three else 1  # their corners along axis 0
+    p0 = 1 if three else 0  # the padding of labels along axis 0
+    m1 = s1 - 1
+    m2 = s2 - 1
+    for x in range(n0):
+        for y in range(m1):
+            for z in range(m2):
                 lab = -1
-                for dx in range(2):
+                for dx in range(d0):
                     for dy in range(2):
-                        if lab < 0 and cin[0, x + dx, y + dy] == 0:
-                            lab = labels[0, x + dx + 1, y + dy + 1]
+                        for dz in range(2):
+                            if lab < 0 and cin[x + dx, y + dy, z + dz] == 0:
+                                lab = labels[x + dx + p0, y + dy + 1, z + dz + 1]
                 if lab < 0:
                     continue
-                c = x * m1 + y
+                c = (x * m1 + y) * m2 + z
                 r = rep[lab]
-                if r < 0:
+                if r < 0:  # the first cell seen of a set is its root
                     rep[lab] = c
                     continue
-                parent[c] = r
-                if keys_a[c] > old_a[r]:
-                    old_a[r] = keys_a[c]
-                if keys_b[c] > old_b[r]:
-                    old_b[r] = keys_b[c]
-    else:
-        s0, s1, s2 = cin.shape
-        m1 = s1 - 1
-        m2 = s2 - 1
-        for x in range(s0 - 1):
-            for y in range(s1 - 1):
-                for z in range(s2 - 1):
-                    lab = -1
-                    for dx in range(2):
-                        for dy in range(2):
-                            for dz in range(2):
-                                if lab < 0 and cin[x + dx, y + dy, z + dz] == 0:
-                                    lab = labels[x + dx + 1, y + dy + 1, z + dz + 1]
-                    if lab < 0:
-                        continue
-                    c = (x * m1 + y) * m2 + z
-                    r = rep[lab]
-                    if r < 0:
-                        rep[lab] = c
-                        continue
-                    parent[c] = r
-                    if keys_a[c] > old_a[r]:
-                        old_a[r] = keys_a[c]
-                    if keys_b[c] > old_b[r]:
-                        old_b[r] = keys_b[c]
-    # the first cell seen of a set is its root; fold the root's own keys in (already there)
+                _union_keep_old(parent, old_a, old_b, r, c)
 
 
 @_jit
@@ -276,14 +247,15 @@ def _phase_b(cin, parent, old_a, old_b, marks_in, marks_out, ndim, mode, merged,
     """
     n_top = old_a.shape[0] - 1
     count = 0
-    if ndim == 2:
-        _, s0, s1 = cin.shape
-        for x in range(s0 - 1, -1, -1):
-            for y in range(s1 - 1, -1, -1):
-                if cin[0, x, y] == 0:
+    s0, s1, s2 = cin.shape
+    t_low = 0 if ndim == 3 else 1
+    for x in range(s0 - 1, -1, -1):
+        for y in range(s1 - 1, -1, -1):
+            for z in range(s2 - 1, -1, -1):
+                if cin[x, y, z] == 0:
                     continue
-                for t in range(1, -1, -1):
-                    val, a, b = _faces2(cin, s0, s1, x, y, t)
+                for t in range(2, t_low - 1, -1):
+                    val, a, b = _faces(cin, ndim, x, y, z, t)
                     if val != 0:
                         continue
                     ra = _find(parent, a)
@@ -301,36 +273,9 @@ def _phase_b(cin, parent, old_a, old_b, marks_in, marks_out, ndim, mode, merged,
                             c = old_a[young] - (n_top + 1)
                             if marks_in[c] and marks_out[c]:
                                 count += 1
+                    if record:
+                        merged[((x * s1 + y) * s2 + z) * 3 + t] = 1
                     _union_keep_old(parent, old_a, old_b, ra, rb)
-    else:
-        s0, s1, s2 = cin.shape
-        for x in range(s0 - 1, -1, -1):
-            for y in range(s1 - 1, -1, -1):
-                for z in range(s2 - 1, -1, -1):
-                    if cin[x, y, z] == 0:
-                        continue
-                    for t in range(2, -1, -1):
-                        val, a, b = _faces3(cin, s0, s1, s2, x, y, z, t)
-                        if val != 0:
-                            continue
-                        ra = _find(parent, a)
-                        rb = _find(parent, b)
-                        if ra == rb:
-                            continue
-                        young = ra if old_a[ra] < old_a[rb] else rb
-                        if old_a[young] > n_top:
-                            if mode == 0:
-                                yb = ra if old_b[ra] < old_b[rb] else rb
-                                k = old_b[yb]
-                                marks_out[k - (n_top + 1) if k > n_top else k] = 1
-                                count += 1
-                            else:
-                                c = old_a[young] - (n_top + 1)
-                                if marks_in[c] and marks_out[c]:
-                                    count += 1
-                        if record:
-                            merged[((x * s1 + y) * s2 + z) * 3 + t] = 1
-                        _union_keep_old(parent, old_a, old_b, ra, rb)
     return count
 
 
@@ -374,7 +319,7 @@ def top_dim_counts(
         parent = np.arange(n_top + 1, dtype=np.int32)
         old_m = keys_m.copy()
         old_u = keys_u.copy()
-        _phase_a(m3, _complement_labels(m), keys_m, keys_u, parent, old_m, old_u, ndim)
+        _phase_a(m3, _complement_labels(m), parent, old_m, old_u, ndim)
         mk = np.zeros(n_top + 1, dtype=np.uint8)
         merged = np.zeros(n_ids, dtype=np.uint8)
         pairs.append(_phase_b(m3, parent, old_m, old_u, mk, mk, ndim, 0, merged, record))
@@ -384,7 +329,7 @@ def top_dim_counts(
     old_u = keys_u.copy()
     dummy = keys_u.copy()
     merged = np.zeros(n_ids, dtype=np.uint8)
-    _phase_a(u3, _complement_labels(u), keys_u, keys_u, parent, old_u, dummy, ndim)
+    _phase_a(u3, _complement_labels(u), parent, old_u, dummy, ndim)
     matched = _phase_b(u3, parent, old_u, dummy, marks[0], marks[1], ndim, 1, merged, record)
     flags.append(merged)
     if record:
@@ -561,17 +506,26 @@ def _heap_pop(heap, size):
 
 
 @_jit
-def _heap_pivot(heap, size):
-    """Largest key present an odd number of times (entries of even multiplicity cancel); -1 if
-    none. The pivot stays in the heap."""
+def _pop_odd(heap, size):
+    """Pop the largest key present an odd number of times (entries of even multiplicity
+    cancel); -1 if none."""
     while size > 0:
-        top, size = _heap_pop(heap, size)
-        if size > 0 and heap[0] == top:
+        key, size = _heap_pop(heap, size)
+        if size > 0 and heap[0] == key:
             _, size = _heap_pop(heap, size)
             continue
-        heap, size = _heap_push(heap, size, top)
-        return top, heap, size
-    return -1, heap, size
+        return key, size
+    return -1, size
+
+
+@_jit
+def _append(buf, n, value):
+    if n == buf.shape[0]:
+        bigger = np.empty(2 * n, dtype=buf.dtype)
+        bigger[:n] = buf[:n]
+        buf = bigger
+    buf[n] = value
+    return buf, n + 1
 
 
 @_jit
@@ -715,14 +669,7 @@ def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, appare
                             if f != ep:  # an implicit owner is inactive: all its edges value 1
                                 k = n_ids + f if implicit else _edge_key(r, f, s1, s2, n_ids)
                                 heap, size = _heap_push(heap, size, k)
-                    p = -1
-                    while size > 0:  # the next pivot: the largest entry of odd multiplicity
-                        key, size = _heap_pop(heap, size)
-                        if size > 0 and heap[0] == key:
-                            _, size = _heap_pop(heap, size)
-                            continue
-                        p = key
-                        break
+                    p, size = _pop_odd(heap, size)  # the next pivot
                     if p < 0:
                         break
                     ep = p - n_ids if p >= n_ids else p
@@ -731,33 +678,11 @@ def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, appare
                         break
                 if p >= 0:  # keep the reduced column (pivot first) for later additions
                     start = buf_n
-                    while True:
-                        if buf_n == buf.shape[0]:
-                            bigger = np.empty(2 * buf.shape[0], dtype=np.int64)
-                            bigger[:buf_n] = buf[:buf_n]
-                            buf = bigger
-                        buf[buf_n] = p
-                        buf_n += 1
-                        p2 = -1
-                        while size > 0:
-                            key, size = _heap_pop(heap, size)
-                            if size > 0 and heap[0] == key:
-                                _, size = _heap_pop(heap, size)
-                                continue
-                            p2 = key
-                            break
-                        if p2 < 0:
-                            break
-                        p = p2
-                    p = buf[start]
-                    if n_slots == red_off.shape[0]:
-                        off2 = np.empty(2 * n_slots, dtype=np.int64)
-                        len2 = np.empty(2 * n_slots, dtype=np.int64)
-                        off2[:n_slots] = red_off[:n_slots]
-                        len2[:n_slots] = red_len[:n_slots]
-                        red_off, red_len = off2, len2
-                    red_off[n_slots] = start
-                    red_len[n_slots] = buf_n - start
+                    key = p
+                    while key >= 0:
+                        buf, buf_n = _append(buf, buf_n, key)
+                        key, size = _pop_odd(heap, size)
+                    red_off, red_len = _record(red_off, red_len, n_slots, start, buf_n - start)
                     n_slots += 1
                     code = -n_slots
             if p >= 0:
@@ -776,42 +701,6 @@ def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, appare
                 if found == stop_after or k_want == n_want:
                     return rec_q[:found], rec_p[:found]
     return rec_q[:found], rec_p[:found]
-
-
-@_jit
-def _positive_edges(m, n_ids):
-    """Value-0 edges (both ends in ``m``) that close a cycle, edges in index order (uint8)."""
-    s0, s1, s2 = m.shape
-    n = s0 * s1 * s2
-    parent = np.arange(n, dtype=np.int32)
-    pos = np.zeros(n_ids, dtype=np.uint8)
-    for x in range(s0):
-        for y in range(s1):
-            for z in range(s2):
-                if m[x, y, z] == 0:
-                    continue
-                v = (x * s1 + y) * s2 + z
-                for t in range(3):
-                    if t == 0:
-                        if x + 1 >= s0 or m[x + 1, y, z] == 0:
-                            continue
-                        w = v + s1 * s2
-                    elif t == 1:
-                        if y + 1 >= s1 or m[x, y + 1, z] == 0:
-                            continue
-                        w = v + s2
-                    else:
-                        if z + 1 >= s2 or m[x, y, z + 1] == 0:
-                            continue
-                        w = v + 1
-                    a = _find(parent, v)
-                    b = _find(parent, w)
-                    if a == b:
-                        pos[v * 3 + t] = 1
-                    else:
-                        parent[b] = a
-    return pos
-
 
 
 @_jit
@@ -846,7 +735,6 @@ def _owner_array(n_ids: int) -> np.ndarray:
     return np.zeros(n_ids, dtype=np.int32 if n_ids < 2**31 - 1 else np.int64)
 
 
-_EMPTY_WANT = np.zeros(0, dtype=np.uint8)
 
 
 def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
@@ -858,12 +746,14 @@ def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
     """
     n_ids = m.size * 3
     m8 = m.astype(np.uint8)
-    pos = _positive_edges(m8, n_ids).astype(bool)
+    pos = np.zeros(n_ids, dtype=np.uint8)
+    _union_edges(m8, 0, np.arange(m.size, dtype=np.int32), _NONE, _NONE, pos)
+    pos = pos.view(bool)
     if not pos.any():
         return pos
     owner = _owner_array(n_ids)
     vox = np.flatnonzero(m8.ravel()).astype(np.int64)
-    _reduce(m8, m8, merged, vox, owner, _EMPTY_WANT, -1, 0, 1, False, np.zeros(4, dtype=np.int64))
+    _reduce(m8, m8, merged, vox, owner, _NONE, -1, 0, 1, False, np.zeros(4, dtype=np.int64))
     pos &= owner == _NO_OWNER
     return pos
 
@@ -897,7 +787,7 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
     u8, x8, y8 = (a.view(np.uint8) for a in (u, x, y))
     vox = _active_voxels(u8)
     n_ids = u.size * 3
-    death_ids, _ = _reduce(u8, u8, flags[2], vox, _owner_array(n_ids), _EMPTY_WANT, -1, n_u, 2,
+    death_ids, _ = _reduce(u8, u8, flags[2], vox, _owner_array(n_ids), _NONE, -1, n_u, 2,
                            True, stats[0])
     want = np.zeros(n_ids, dtype=np.uint8)
     want[death_ids] = 1
