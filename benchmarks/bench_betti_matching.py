@@ -40,25 +40,6 @@ sys.path.insert(0, str(HERE))
 VESSAP = HERE.parent.parent / "shared" / "data" / "labels-3d" / "vessap_label.nii.gz"
 
 
-def load_reference():
-    """Betti-Matching-3D's compiled module from the topolosses wheel (None if absent)."""
-    import importlib.machinery
-    import importlib.util
-
-    spec = importlib.util.find_spec("topolosses")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    root = Path(next(iter(spec.submodule_search_locations)))
-    found = sorted((root / "losses" / "betti_matching" / "src").glob("betti_matching*.so"))
-    if not found:
-        return None
-    loader = importlib.machinery.ExtensionFileLoader("betti_matching", str(found[0]))
-    mod_spec = importlib.util.spec_from_file_location("betti_matching", found[0], loader=loader)
-    module = importlib.util.module_from_spec(mod_spec)
-    loader.exec_module(module)
-    return module
-
-
 def make_case(name: str, quick: bool) -> tuple[np.ndarray, np.ndarray, int]:
     from thin_structures import degrade, tubes
 
@@ -98,19 +79,20 @@ def run_case(name: str, quick: bool, which: str) -> dict:
         counts = betti_matching_counts(pred, target, connectivity=conn)
         out.update(cpu=time.process_time() - c0, wall=time.perf_counter() - w0)
     else:
-        from topobench.metrics.betti_matching import subdivide
+        from topobench.metrics._bm_reference import (
+            load_reference,
+            reference_counts,
+            reference_inputs,
+        )
 
         ref = load_reference()
         if ref is None:
             raise SystemExit("Betti-Matching-3D (topolosses) is not installed")
-        x, y = (subdivide(pred), subdivide(target)) if conn in (8, 26) else (pred, target)
-        a = np.ascontiguousarray(1.0 - x.astype(np.float64))
-        b = np.ascontiguousarray(1.0 - y.astype(np.float64))
-        del x, y
+        a, b = reference_inputs(pred, target, conn)
+        del pred, target
         c0, w0 = time.process_time(), time.perf_counter()
-        r = ref.compute_matching(a, b)
+        counts = reference_counts(ref, a, b)
         out.update(cpu=time.process_time() - c0, wall=time.perf_counter() - w0)
-        counts = np.array([r.num_matched, r.num_unmatched_input1, r.num_unmatched_input2])
     out["counts"] = np.asarray(counts).astype(int).tolist()
     out["max_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return out

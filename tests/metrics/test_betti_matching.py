@@ -6,10 +6,6 @@ wheel (``pip install --no-deps topolosses``); the tests that need it skip when i
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -21,54 +17,27 @@ from topobench.metrics import (
     evaluate_case,
     sliding_windows,
 )
+from topobench.metrics._bm_reference import load_reference, reference_counts, reference_inputs
 from topobench.metrics.betti_matching import subdivide
-
-
-def _load_reference():
-    """Betti-Matching-3D's compiled module from the topolosses wheel, or None."""
-    try:
-        spec = importlib.util.find_spec("topolosses")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    root = Path(next(iter(spec.submodule_search_locations)))
-    found = sorted((root / "losses" / "betti_matching" / "src").glob("betti_matching*.so"))
-    if not found:
-        return None
-    loader = importlib.machinery.ExtensionFileLoader("betti_matching", str(found[0]))
-    mod_spec = importlib.util.spec_from_file_location("betti_matching", found[0], loader=loader)
-    module = importlib.util.module_from_spec(mod_spec)
-    try:
-        loader.exec_module(module)
-    except ImportError:
-        return None
-    return module
 
 
 @pytest.fixture(scope="module")
 def reference():
     """``counts(x, y)``: Betti-Matching-3D's (matched, unmatched x, unmatched y) per dimension
     for the V-construction masks x, y, as a (3, ndim) array; skips when it is not installed."""
-    module = _load_reference()
+    module = load_reference()
     if module is None:
         pytest.skip("Betti-Matching-3D (the topolosses wheel) is not installed")
 
-    def counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        a = np.ascontiguousarray(1.0 - x.astype(np.float64))
-        b = np.ascontiguousarray(1.0 - y.astype(np.float64))
-        r = module.compute_matching(a, b)
-        return np.array([r.num_matched, r.num_unmatched_input1, r.num_unmatched_input2],
-                        dtype=np.int64)
+    def counts(x: np.ndarray, y: np.ndarray, connectivity: int = 6) -> np.ndarray:
+        return reference_counts(module, *reference_inputs(x, y, connectivity))
 
     return counts
 
 
 def _reference_for(reference, x, y, connectivity):
     """The reference's counts in topobench's convention: 4/6 directly, 8/26 subdivided."""
-    if connectivity in (8, 26):
-        x, y = subdivide(x), subdivide(y)
-    return reference(x, y)
+    return reference(x, y, connectivity)
 
 
 def _random_pairs(rng, ndim, n, low, high):
@@ -104,6 +73,31 @@ def test_equals_reference_on_random_3d_masks(reference, connectivity):
         assert np.array_equal(got, want), (x.astype(int), y.astype(int), got, want)
 
 
+def _sparse_pairs(rng, n, low, high):
+    """Small shapes (blobs, rings, tubes) in a larger empty grid: most of the grid is far from
+    both masks, where the dimension-1 reductions take the constant grid's columns unvisited."""
+    from scipy import ndimage
+
+    for _ in range(n):
+        shape = tuple(int(s) for s in rng.integers(low, high, size=3))
+        x = ndimage.binary_dilation(rng.random(shape) < 0.01, iterations=int(rng.integers(1, 3)))
+        x[tuple(rng.integers(0, s) for s in shape)] = True
+        x &= ~(rng.random(shape) < 0.15)  # holes, tunnels and loose ends
+        y = x.copy()
+        y[rng.random(shape) < 0.03] ^= True
+        yield x, y
+
+
+@pytest.mark.parametrize("connectivity", [6, 26])
+def test_equals_reference_on_sparse_3d_masks(reference, connectivity):
+    rng = np.random.default_rng(40 + connectivity)
+    n, high = (25, 16) if connectivity == 6 else (8, 10)
+    for x, y in _sparse_pairs(rng, n, 6, high):
+        got = betti_matching_counts(x, y, connectivity=connectivity)
+        want = _reference_for(reference, x, y, connectivity)
+        assert np.array_equal(got, want), (np.argwhere(x), np.argwhere(y), got, want)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("ndim,connectivity", [(2, 4), (2, 8), (3, 6), (3, 26)])
 def test_equals_reference_on_many_random_masks(reference, ndim, connectivity):
@@ -112,6 +106,11 @@ def test_equals_reference_on_many_random_masks(reference, ndim, connectivity):
     for x, y in _random_pairs(rng, ndim, 400, 1, high):
         got = betti_matching_counts(x, y, connectivity=connectivity)
         assert np.array_equal(got, _reference_for(reference, x, y, connectivity))
+    if ndim == 3:
+        n, high = (100, 28) if connectivity == 6 else (20, 14)
+        for x, y in _sparse_pairs(rng, n, 8, high):
+            got = betti_matching_counts(x, y, connectivity=connectivity)
+            assert np.array_equal(got, _reference_for(reference, x, y, connectivity))
 
 
 # ------------------------------------------------------------------ shapes with known answers

@@ -348,10 +348,11 @@ def top_dim_counts(
 # of constant value: a square of type 0 with x >= 1 is cleared (apparent pair with the cube
 # before it), every other square claims its largest edge (type 0 at x = 0: the z-edge at
 # v + e_y; type 1: the z-edge at v + e_x; type 2: the y-edge at v + e_x), which no other
-# square of the constant grid has as its largest. Such a square's column deviates only when an
-# earlier column claims that edge first: it is then "disturbed" and reduced in its turn like an
-# active one. Owners of edges that nobody claimed explicitly are therefore known from the
-# edge id alone (:func:`_default_claimer`).
+# square of the constant grid has as its largest. No earlier column can take that edge first:
+# a column's pivot never exceeds its largest edge, so a column that ends on the edge claimed by
+# square d is d, comes after d, or lies at d's voxel (then d is active, and visited). The owner
+# of an edge that no visited column claimed is therefore known from the edge id alone
+# (:func:`_default_claimer`).
 
 _NO_OWNER = 0  # owner array: none; q + 1: the unreduced square q; -(slot + 1): a kept column
 _BLOCKED = -(2**31)  # no explicit owner, and no implicit one (the claimer is active)
@@ -594,8 +595,8 @@ def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, appare
     ``n_want`` of them (-1: not counted). Returns ``(squares, pivots)``: the wanted columns whose
     pivot is a row of value 0, in column order, with that pivot; the reduction stops once
     ``stop_after`` (> 0) such columns are found or ``n_want`` wanted columns are reduced.
-    ``stats`` (int64, 4) counts: columns reduced, columns whose boundary was reduced already,
-    column additions, disturbed squares.
+    ``stats`` (int64, 3) counts: columns reduced, columns whose boundary was reduced already,
+    column additions.
     """
     s0, s1, s2 = cm.shape
     n_ids = s0 * s1 * s2 * 3
@@ -613,32 +614,22 @@ def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, appare
     buf = np.empty(1 << 16, dtype=np.int64)
     buf_n = 0
     heap = np.empty(64, dtype=np.int64)
-    dist = np.empty(64, dtype=np.int64)  # disturbed squares, a max-heap of -id
-    n_dist = 0
     n_vox = vox.shape[0]
-    big = np.int64(n_ids)
     for phase in range(phases):
         i = 0
         t = 0
         while True:
-            q_list = 3 * vox[i] + t if i < n_vox else big
-            if phase == 1 and n_dist > 0 and -dist[0] < q_list:
-                neg, n_dist = _heap_pop(dist, n_dist)
-                q = -neg
-            elif i < n_vox:
-                q = q_list
-                v = vox[i]
-                t += 1
-                if t == 3:
-                    t = 0
-                    i += 1
-                z = v % s2
-                y = (v // s2) % s1
-                x = v // (s1 * s2)
-                if _column_value(cm, merged, x, y, z, q % 3, apparent) != phase:
-                    continue
-            else:
+            if i == n_vox:
                 break
+            v = vox[i]
+            q = 3 * v + t
+            t += 1
+            if t == 3:
+                t = 0
+                i += 1
+            if _column_value(cm, merged, v // (s1 * s2), (v // s2) % s1, v % s2, q % 3,
+                             apparent) != phase:
+                continue
             stats[0] += 1
             e0, e1, e2, e3 = _square_edges(q, s1, s2)
             k0 = _edge_key(r, e0, s1, s2, n_ids)
@@ -686,12 +677,6 @@ def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, appare
                     n_slots += 1
                     code = -n_slots
             if p >= 0:
-                if owner[ep] == _NO_OWNER and phases == 2:
-                    # claimed before its constant-grid claimer: that square is disturbed
-                    d = _default_claimer(ep, s1, s2)
-                    if d > q or (d >= 0 and phase == 0):
-                        stats[3] += 1
-                        dist, n_dist = _heap_push(dist, n_dist, -d)
                 owner[ep] = code
             if phase == 1 and (want_all or want[q] != 0):
                 k_want += 1
@@ -753,7 +738,7 @@ def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
         return pos
     owner = _owner_array(n_ids)
     vox = np.flatnonzero(m8.ravel()).astype(np.int64)
-    _reduce(m8, m8, merged, vox, owner, _NONE, -1, 0, 1, False, np.zeros(4, dtype=np.int64))
+    _reduce(m8, m8, merged, vox, owner, _NONE, -1, 0, 1, False, np.zeros(3, dtype=np.int64))
     pos &= owner == _NO_OWNER
     return pos
 
@@ -763,7 +748,7 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
     """(matched, finite pairs of x, finite pairs of y) in dimension 1 of 3D masks.
 
     ``flags``: the merge flags of x, y and their union from :func:`top_dim_counts`; ``stats``
-    (int64, shape (3, 4), optional) receives :func:`_reduce`'s counters of the comparison's
+    (int64, shape (3, 3), optional) receives :func:`_reduce`'s counters of the comparison's
     reduction and of the two image reductions.
 
     The comparison's finite pairs come from reducing its squares (comparison order) against its
@@ -783,7 +768,7 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
     if n_u == 0:
         return 0, nx, ny
     if stats is None:
-        stats = np.zeros((3, 4), dtype=np.int64)
+        stats = np.zeros((3, 3), dtype=np.int64)
     u8, x8, y8 = (a.view(np.uint8) for a in (u, x, y))
     vox = _active_voxels(u8)
     n_ids = u.size * 3
