@@ -74,6 +74,7 @@ def test_runs_with_plainconv_and_refuses_another_network_for_its_pretraining(
     base = dict(data=tiny2d, out=tmp_path, epochs=1, iterations_per_epoch=2, batch_size=2,
                 depth=3, width=4, patch_size=(16, 16))
     result = train(TrainConfig(loss="dice_ce", network="plainconv", **base))
+    assert result.run_dir.name == "tiny2d__dice_ce__fold0__seed0__plainconv"
     assert result.record["model"]["network"] == "plainconv"
     assert result.record["model"]["strides"] == [[1, 1], [2, 2], [2, 2]]
     assert 0.0 <= result.summary["raw"]["dice"] <= 1.0

@@ -114,7 +114,7 @@ class TrainConfig:
     eval_set : {"fold", "test"}
         Evaluate the held-out cases of ``fold`` or ``imagesTs``/``labelsTs``.
     run_name : str, optional
-        Default ``<dataset>__<loss>[_g<gamma>]__fold<k>__seed<s>``.
+        Default ``<dataset>__<loss>[_g<gamma>]__fold<k>__seed<s>[__plainconv]``.
     resume : bool
         Continue an interrupted run in place (same configuration required).
     save_predictions : bool
@@ -280,7 +280,10 @@ def _problems(cfg: TrainConfig) -> list[str]:
     return p
 
 
-def run_name(dataset: str, loss: str, gamma: float | None, fold: int, seed: int) -> str:
-    """Default run directory name, e.g. ``isbi__closs_g0.1__fold0__seed0``."""
+def run_name(dataset: str, loss: str, gamma: float | None, fold: int, seed: int,
+             network: str = "unet") -> str:
+    """Default run directory name, e.g. ``isbi__closs_g0.1__fold0__seed0`` (with
+    ``__plainconv`` at the end for nnU-Net's network)."""
     g = f"_g{gamma:g}" if gamma is not None else ""
-    return f"{dataset}__{loss}{g}__fold{fold}__seed{seed}"
+    net = "" if network == "unet" else f"__{network}"
+    return f"{dataset}__{loss}{g}__fold{fold}__seed{seed}{net}"

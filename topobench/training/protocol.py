@@ -199,7 +199,7 @@ def prepare(cfg: TrainConfig, model: nn.Module | None = None) -> Run | TrainResu
     info = LOSSES[cfg.loss]
     gamma = cfg.gamma if cfg.gamma is not None else info.default_gamma
     run_dir = Path(cfg.out) / (cfg.run_name or run_name(ds.name, cfg.loss, gamma, cfg.fold,
-                                                         cfg.seed))
+                                                         cfg.seed, cfg.network))
     previous = prepare_run_dir(cfg, run_dir)
     if previous is not None and previous.status == "complete":
         return TrainResult(run_dir, previous.to_dict(), dict(previous.summary or {}))
