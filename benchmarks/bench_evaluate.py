@@ -6,11 +6,14 @@ Prints, for synthetic cases written to a temporary folder, the wall time and the
 - baseline: read both files and call ``evaluate_case`` in a loop (no CSV, no pool);
 - runner, 1 worker: ``run_evaluation(workers=1)`` (adds durable CSV lines, summary);
 - runner, N workers: ``run_evaluation(workers=N)`` (process pool, N = all cores by default);
-- runner with error maps (1 worker),
+- runner with error maps (1 worker);
+- the command line, ``topobench evaluate -q -j 1`` and ``-j N``, each in a fresh process
+  (interpreter start and imports included, workers' CPU too),
 
 each as a ratio to the baseline, the CPU seconds per case, and the speed-up of N workers over 1
-(wall time of 1 worker / wall time of N). The load average of the machine is printed before and
-after: other work on the same cores changes every figure. Usage::
+(wall time of 1 worker / wall time of N), beside what N processes of a pure-Python loop gain at
+that moment (the ceiling other work on the cores leaves). The load average of the machine is
+printed before and after: other work on the same cores changes every figure. Usage::
 
     python benchmarks/bench_evaluate.py --kind roads2d --shape 1500 --protocol roads --n 20
     python benchmarks/bench_evaluate.py --kind roads2d --shape 1500 --protocol roads --n 2
@@ -21,6 +24,8 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -48,6 +53,32 @@ def _timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+def _ceiling(workers: int, n: int = 3_000_000) -> float:
+    """How much faster ``workers`` processes run a pure-Python loop than one, right now.
+
+    The most any pool can gain on this machine at this moment (other work on the cores lowers
+    it); measured with the same ``fork`` start as the evaluation's pool.
+    """
+    import multiprocessing
+
+    start = time.perf_counter()
+    for _ in range(workers):
+        _spin(n)
+    serial = time.perf_counter() - start
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        start = time.perf_counter()
+        pool.map(_spin, [n] * workers)
+        parallel = time.perf_counter() - start
+    return serial / parallel
 
 
 def main() -> None:
@@ -80,6 +111,14 @@ def main() -> None:
             f"runner, {n} workers": lambda: run_evaluation(pred, gt, root / "b", protocol=proto,
                                                            workers=n),
         }
+        def cli(out: str, workers: int) -> Callable[[], object]:
+            command = [sys.executable, "-c", "from topobench.cli import main; main()",
+                       "evaluate", str(pred), str(gt), "-o", str(root / out), "-p", proto,
+                       "-q", "-j", str(workers)]
+            return lambda: subprocess.run(command, check=True)
+
+        runs["topobench evaluate -j 1"] = cli("d", 1)
+        runs[f"topobench evaluate -j {n}"] = cli("e", n)
         if not args.no_maps:
             runs["runner + maps, 1 worker"] = lambda: run_evaluation(
                 pred, gt, root / "c", protocol=proto, workers=1, maps_dir=root / "maps"
@@ -95,7 +134,10 @@ def main() -> None:
             print(f"{name:<26} {wall:8.2f} s wall  ratio {wall / base:5.2f}   "
                   f"CPU {cpu:6.2f} s ({cpu / args.n:.3f} s per case)")
         speedup = walls["runner, 1 worker"] / walls[f"runner, {n} workers"]
-        print(f"speed-up of {n} workers over 1: {speedup:.2f}x; load average after: {_load()}")
+        cli_speedup = walls["topobench evaluate -j 1"] / walls[f"topobench evaluate -j {n}"]
+        print(f"speed-up of {n} workers over 1: runner {speedup:.2f}x, command line "
+              f"{cli_speedup:.2f}x (a pure-Python loop in {n} processes: {_ceiling(n):.2f}x "
+              f"now); load average after: {_load()}")
 
 
 if __name__ == "__main__":

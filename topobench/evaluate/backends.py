@@ -11,12 +11,13 @@ order) and never raises for a bad case.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from topobench.errors import TopobenchError
-from topobench.evaluate.case import CaseResult, CaseTask, _reason, evaluate_pair
+from topobench.evaluate.case import CaseResult, CaseTask, _reason, evaluate_pair, import_readers
 
 __all__ = ["available_cores", "dask", "process_pool", "serial", "start_method"]
 
@@ -131,7 +132,10 @@ class _PoolResults:
     """
 
     def __init__(self, tasks: Iterator[CaseTask], workers: int):
-        self._tasks = tasks
+        first = next(tasks, None)
+        if first is not None and start_method() == "fork":
+            import_readers(first)  # imported once here, not in each forked worker
+        self._tasks = itertools.chain([first] if first is not None else [], tasks)
         self._ahead = 2 * workers
         self._pending: dict[Any, CaseTask] = {}
         self._pool = _Pool(workers)

@@ -27,6 +27,7 @@ __all__ = [
     "array_fingerprint",
     "evaluate_pair",
     "fingerprint",
+    "import_readers",
     "unchanged",
 ]
 
@@ -327,6 +328,25 @@ def _write_map(task: CaseTask, inputs: _Inputs) -> tuple[str, str, str] | None:
         reason = f"error map {map_path} could not be written: {_reason(exc)}"
         return reason, _reason(exc), "no_space" if full else "map"
     return None
+
+
+def import_readers(task: CaseTask) -> None:
+    """Load, in this process, the modules that evaluating ``task`` imports on first use: the
+    readers of its files (imageio and Pillow for PNG, tifffile, nibabel) and the error maps.
+
+    Called before pool workers are forked from this process, so that each does not import them
+    again (about 0.06 s of CPU for PNG). Reads the case's files once; never raises.
+    """
+    case = task.pair
+    try:
+        if isinstance(case, CasePair):
+            read_mask_file(case.target)
+            if case.pred.suffixes != case.target.suffixes:
+                read_mask_file(case.pred, threshold=task.threshold, channel=task.channel)
+        if task.maps_dir is not None:
+            import topobench.maps  # noqa: F401
+    except Exception:  # the case fails on its own, in its worker
+        pass
 
 
 def evaluate_pair(task: CaseTask) -> CaseResult:
