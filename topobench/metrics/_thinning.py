@@ -1,0 +1,255 @@
+"""Lee's 3D thinning (Lee, Kashyap and Chu 1994), the skeleton of scikit-image's ``skeletonize``
+for volumes, computed without rescanning the volume.
+
+scikit-image's implementation, per border direction and round, scans every voxel of the volume
+and re-tests every border voxel (endpoint, Euler invariance, simple point), until a round
+deletes nothing. A sheet across a (64, 1024, 1024) window is eaten from its rim, one voxel a
+round, so hundreds of rounds each re-test the whole sheet. This implementation takes the same
+decisions in the same order, so its skeleton is the same (tested against scikit-image), but:
+
+- the test a candidate must pass (not an endpoint, Euler invariant, simple) depends only on its
+  3x3x3 neighbourhood, so its outcome is kept per voxel and recomputed only after a voxel of
+  that neighbourhood has been deleted;
+- it visits only a list of border voxels (foreground with a background face neighbour) whose
+  outcome is unknown or positive, sorted in raster order, scikit-image's order of candidates:
+  a voxel known to fail leaves the list until a neighbour is deleted.
+
+The conditions, as in the paper: a voxel is a *border point* of direction ``d`` when its face
+neighbour in that direction is background (directions in scikit-image's order: -y, +y, +x, -x,
++z, -z of the padded (p, r, c) array: -r, +r, +c, -c, +p, -p, only the first four for a
+volume of one slice); an *endpoint* when it has exactly one foreground voxel among its 26
+neighbours; *Euler invariant* when deleting it leaves the Euler characteristic of the 3x3x3
+neighbourhood unchanged (the cells of its closed cube that no other foreground voxel covers
+add up to zero, counted with sign ``(-1)^dim``); *simple* when its 26 neighbours form at most
+one 26-connected component. Per round and direction, the candidates (border points that are
+no endpoint, Euler invariant and simple) are collected, then deleted one by one in raster order
+if still simple.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["thin_3d"]
+
+_CLEAR = np.uint8(0xF9)  # every bit but "status known" (2) and "status ok" (4)
+_OUT = np.uint8(0xF7)  # every bit but "in the list" (8)
+
+
+@njit(cache=True, nogil=True)
+def _thin_kernel(img, shape, active, borders):  # pragma: no cover - compiled by numba
+    fg, known, ok, in_list = 1, 2, 4, 8
+    n_p, n_r, n_c = shape[0], shape[1], shape[2]
+    sp, sr = n_r * n_c, n_c
+    # 27 neighbour offsets, index k = 9 * (dp + 1) + 3 * (dr + 1) + (dc + 1); centre 13
+    offsets = np.empty(27, np.int64)
+    for k in range(27):
+        offsets[k] = (k // 9 - 1) * sp + ((k // 3) % 3 - 1) * sr + (k % 3 - 1)
+    face_off = np.array([-1, 1, sr, -sr, sp, -sp], np.int64)  # directions 1..6
+    n_borders = 4 if n_p == 3 else 6
+    cand = np.empty(active.size, np.int64)
+    new = np.empty(max(active.size, 16), np.int64)
+    nb = np.zeros(27, np.uint8)
+    stack = np.empty(27, np.int64)
+    seen = np.zeros(27, np.uint8)
+    n_active = active.size
+    unchanged = 0
+    while unchanged < n_borders:
+        unchanged = 0
+        for j in range(n_borders):
+            off = face_off[borders[j] - 1]
+            n_cand = 0
+            for a in range(n_active):
+                i = active[a]
+                if img[i + off] & fg:
+                    continue
+                if not img[i] & known:
+                    for k in range(27):
+                        nb[k] = img[i + offsets[k]] & fg
+                    good = (not _endpoint(nb)) and _euler_invariant(nb) and _simple(
+                        nb, stack, seen)
+                    img[i] |= known | (ok if good else 0)
+                if img[i] & ok:
+                    cand[n_cand] = i
+                    n_cand += 1
+            n_new = 0
+            deleted = False
+            for a in range(n_cand):
+                i = cand[a]
+                for k in range(27):
+                    nb[k] = img[i + offsets[k]] & fg
+                if not _simple(nb, stack, seen):
+                    continue
+                img[i] = 0
+                deleted = True
+                for k in range(27):
+                    q = i + offsets[k]
+                    img[q] &= _CLEAR  # its neighbourhood changed: test it again
+                    if not img[q] & fg or img[q] & in_list:
+                        continue
+                    border = False
+                    for f in range(6):
+                        if not img[q + face_off[f]] & fg:
+                            border = True
+                    if border:
+                        img[q] |= in_list
+                        if n_new == new.size:
+                            grown = np.empty(2 * new.size, np.int64)
+                            grown[:n_new] = new[:n_new]
+                            new = grown
+                        new[n_new] = q
+                        n_new += 1
+            if not deleted:
+                unchanged += 1
+                continue
+            # the list without the deleted voxels, merged with the new border voxels, sorted
+            kept = 0
+            for a in range(n_active):
+                v = img[active[a]]
+                if v & fg and (v & ok or not v & known):
+                    active[kept] = active[a]
+                    kept += 1
+                elif v & fg:  # known not deletable: dormant until a neighbour goes
+                    img[active[a]] = v & _OUT
+            added = np.sort(new[:n_new])
+            total = kept + n_new
+            if total > active.size:
+                merged = np.empty(total, np.int64)
+            else:
+                merged = np.empty(active.size, np.int64)
+            x, y, z = kept - 1, n_new - 1, total - 1
+            while y >= 0:
+                if x >= 0 and active[x] > added[y]:
+                    merged[z] = active[x]
+                    x -= 1
+                else:
+                    merged[z] = added[y]
+                    y -= 1
+                z -= 1
+            merged[:x + 1] = active[:x + 1]
+            active = merged
+            n_active = total
+            if cand.size < active.size:
+                cand = np.empty(active.size, np.int64)
+    return img
+
+
+@njit(cache=True, nogil=True)
+def _endpoint(nb):  # pragma: no cover - compiled by numba
+    s = 0
+    for k in range(27):
+        s += nb[k]
+    return s == 2
+
+
+@njit(cache=True, nogil=True)
+def _at(nb, dp, dr, dc):  # pragma: no cover - compiled by numba
+    return nb[9 * (dp + 1) + 3 * (dr + 1) + (dc + 1)]
+
+
+@njit(cache=True, nogil=True)
+def _euler_invariant(nb):  # pragma: no cover - compiled by numba
+    # cells of the centre cube not covered by another foreground voxel, (-1)^dim each; the
+    # cube itself (dim 3) always counts -1
+    total = -1
+    for s in (-1, 1):  # faces (dim 2): the face neighbour
+        total += (_at(nb, s, 0, 0) == 0) + (_at(nb, 0, s, 0) == 0) + (_at(nb, 0, 0, s) == 0)
+    for u in (-1, 1):  # edges (dim 1): the three other voxels around each
+        for v in (-1, 1):
+            if not (_at(nb, 0, u, 0) or _at(nb, 0, 0, v) or _at(nb, 0, u, v)):  # along p
+                total -= 1
+            if not (_at(nb, u, 0, 0) or _at(nb, 0, 0, v) or _at(nb, u, 0, v)):  # along r
+                total -= 1
+            if not (_at(nb, u, 0, 0) or _at(nb, 0, v, 0) or _at(nb, u, v, 0)):  # along c
+                total -= 1
+    for a in (-1, 1):  # vertices (dim 0): the seven other voxels of the octant
+        for b in (-1, 1):
+            for c in (-1, 1):
+                if not (_at(nb, a, 0, 0) or _at(nb, 0, b, 0) or _at(nb, 0, 0, c)
+                        or _at(nb, a, b, 0) or _at(nb, a, 0, c) or _at(nb, 0, b, c)
+                        or _at(nb, a, b, c)):
+                    total += 1
+    return total == 0
+
+
+@njit(cache=True, nogil=True)
+def _simple(nb, stack, seen):  # pragma: no cover - compiled by numba
+    # at most one 26-connected component among the 26 neighbours
+    for k in range(27):
+        seen[k] = 0
+    seen[13] = 1
+    components = 0
+    for start in range(27):
+        if seen[start] or not nb[start]:
+            continue
+        components += 1
+        if components > 1:
+            return False
+        top = 0
+        stack[0] = start
+        seen[start] = 1
+        while top >= 0:
+            k = stack[top]
+            top -= 1
+            kp, kr, kc = k // 9, (k // 3) % 3, k % 3
+            for dp in (-1, 0, 1):
+                for dr in (-1, 0, 1):
+                    for dc in (-1, 0, 1):
+                        p, r, c = kp + dp, kr + dr, kc + dc
+                        if 0 <= p < 3 and 0 <= r < 3 and 0 <= c < 3:
+                            m = 9 * p + 3 * r + c
+                            if nb[m] and not seen[m]:
+                                seen[m] = 1
+                                top += 1
+                                stack[top] = m
+    return True
+
+
+#: scikit-image's order of the border directions (its numbering: 1 -c, 2 +c, 3 +r, 4 -r,
+#: 5 +p, 6 -p).
+_BORDERS = np.array([4, 3, 2, 1, 5, 6], np.int64)
+
+
+def thin_3d(mask: np.ndarray) -> np.ndarray:
+    """Lee's thinning of a 3D bool mask: the same skeleton as ``skimage.morphology.skeletonize``.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool, shape (Z, H, W)
+
+    Returns
+    -------
+    numpy.ndarray of bool, same shape.
+    """
+    padded = np.zeros(tuple(s + 2 for s in mask.shape), np.uint8)
+    np.copyto(padded[1:-1, 1:-1, 1:-1], mask, casting="unsafe")
+    shape = np.array(padded.shape, np.int64)
+    flat = padded.reshape(-1)
+    flat = _thin_kernel(flat, shape, _border_voxels(flat, shape), _BORDERS)
+    return (flat.reshape(padded.shape)[1:-1, 1:-1, 1:-1] & 1).astype(bool)
+
+
+@njit(cache=True, nogil=True)
+def _border_voxels(img, shape):  # pragma: no cover - compiled by numba
+    """Flat indices, in raster order, of the foreground voxels with a background face
+    neighbour (marked "in the list", 8); ``img`` is padded, so no bounds checks."""
+    n_p, n_r, n_c = shape[0], shape[1], shape[2]
+    sp, sr = n_r * n_c, n_c
+    count = 0
+    for i in range(img.size):
+        if img[i]:
+            count += 1
+    out = np.empty(count, np.int64)
+    n = 0
+    for p in range(1, n_p - 1):
+        for r in range(1, n_r - 1):
+            base = p * sp + r * sr
+            for c in range(1, n_c - 1):
+                i = base + c
+                if img[i] and not (img[i - 1] and img[i + 1] and img[i - sr] and img[i + sr]
+                                   and img[i - sp] and img[i + sp]):
+                    img[i] |= 8
+                    out[n] = i
+                    n += 1
+    return out[:n].copy()
