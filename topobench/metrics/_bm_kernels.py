@@ -175,12 +175,14 @@ def _top_keys(cube_in, n_top):
 
 @_jit
 def _union_keep_old(parent, old_a, old_b, a, b):
-    """Union of roots a and b; the root kept carries the larger of both keys arrays."""
-    parent[b] = a
+    """Union of roots a and b; returns the root kept, the older by ``old_a`` (the large sets are
+    old: the trees stay shallow), which carries the larger of both keys arrays."""
     if old_a[b] > old_a[a]:
-        old_a[a] = old_a[b]
+        a, b = b, a
+    parent[b] = a
     if old_b[b] > old_b[a]:
         old_b[a] = old_b[b]
+    return a
 
 
 @_jit
@@ -228,10 +230,7 @@ def _phase_a(cin, labels, parent, old_a, old_b, ndim):
                     continue
                 c = (x * m1 + y) * m2 + z
                 r = rep[lab]
-                if r < 0:  # the first cell seen of a set is its root
-                    rep[lab] = c
-                    continue
-                _union_keep_old(parent, old_a, old_b, r, c)
+                rep[lab] = c if r < 0 else _union_keep_old(parent, old_a, old_b, r, c)
 
 
 @_jit
@@ -433,7 +432,7 @@ def _column_value(cm, merged, x, y, z, t, apparent):
         return 2
     s0, s1, s2 = cm.shape
     q = ((x * s1 + y) * s2 + z) * 3 + t
-    if val == 0 and merged[q]:
+    if merged[q]:
         return 2
     if not apparent:
         return val
@@ -690,7 +689,8 @@ def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, appare
 
 @_jit
 def _active_voxels(m):
-    """Sorted flat indices of the voxels within Chebyshev distance 1 of a voxel of ``m``."""
+    """The voxels within Chebyshev distance 1 of a voxel of ``m``: uint8 per voxel and their
+    sorted flat indices."""
     s0, s1, s2 = m.shape
     act = np.zeros(s0 * s1 * s2, dtype=np.uint8)
     n = 0
@@ -712,7 +712,61 @@ def _active_voxels(m):
         if act[w]:
             vox[k] = w
             k += 1
-    return vox
+    return act, vox
+
+
+@_jit
+def _find0(par, x):
+    """Root in a union-find whose ``par`` holds parent + 1 (0: a root), so that np.zeros (lazy
+    pages) initialises it."""
+    root = x
+    while par[root] != 0:
+        root = par[root] - 1
+    while par[x] != 0 and par[x] - 1 != root:
+        nxt = par[x] - 1
+        par[x] = root + 1
+        x = nxt
+    return root
+
+
+@_jit
+def _flag_merging_faces(cm, act, par, merged):
+    """Flag in ``merged`` value-1 faces of ``cm`` that merge two sets of the dual union-find
+    (faces in decreasing id order, cubes as vertices), computed near the foreground only.
+
+    The cubes based at active voxels (``act``) are vertices of their own; every other cube is
+    taken as the outside node from the start. That graph connects at least what the true pass
+    connects at every step, so a face that merges two of its sets merges in the true pass too: a
+    positive square (paired with a cube), whose column in the dimension-1 reduction reduces to
+    zero and is skipped. ``par``: zeros, one entry per cube and the outside node.
+    """
+    s0, s1, s2 = cm.shape
+    m1 = s1 - 1
+    m2 = s2 - 1
+    out = (s0 - 1) * m1 * m2
+    sxy = s1 * s2
+    for w in range(s0 * sxy - 1, -1, -1):
+        z = w % s2
+        y = (w // s2) % s1
+        x = w // sxy
+        # the faces of active cubes: based at an active voxel or one step after it
+        near = act[w] or (x >= 1 and act[w - sxy]) or (y >= 1 and act[w - s2]) or (
+            z >= 1 and act[w - 1])
+        if not near:
+            continue
+        for t in range(2, -1, -1):
+            val, a, b = _faces3(cm, s0, s1, s2, x, y, z, t)
+            if val != 1:
+                continue
+            if a != out and not act[((a // (m1 * m2)) * s1 + (a // m2) % m1) * s2 + a % m2]:
+                a = out
+            if b != out and not act[((b // (m1 * m2)) * s1 + (b // m2) % m1) * s2 + b % m2]:
+                b = out
+            ra = _find0(par, a)
+            rb = _find0(par, b)
+            if ra != rb:
+                par[rb] = ra + 1
+                merged[3 * w + t] = 1
 
 
 def _owner_array(n_ids: int) -> np.ndarray:
@@ -770,15 +824,18 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
     if stats is None:
         stats = np.zeros((3, 3), dtype=np.int64)
     u8, x8, y8 = (a.view(np.uint8) for a in (u, x, y))
-    vox = _active_voxels(u8)
+    act, vox = _active_voxels(u8)
     n_ids = u.size * 3
-    death_ids, _ = _reduce(u8, u8, flags[2], vox, _owner_array(n_ids), _NONE, -1, n_u, 2,
+    merged = flags[2]
+    if min(u.shape) >= 2:
+        _flag_merging_faces(u8, act, np.zeros(merged.size // 3 + 1, dtype=np.int32), merged)
+    death_ids, _ = _reduce(u8, u8, merged, vox, _owner_array(n_ids), _NONE, -1, n_u, 2,
                            True, stats[0])
     want = np.zeros(n_ids, dtype=np.uint8)
     want[death_ids] = 1
     ok = np.ones(death_ids.size, dtype=bool)
     for k, (m8, births) in enumerate(((x8, bx), (y8, by))):
-        squares, pivots = _reduce(u8, m8, flags[2], vox, _owner_array(n_ids), want,
+        squares, pivots = _reduce(u8, m8, merged, vox, _owner_array(n_ids), want,
                                   death_ids.size, -1, 2, True, stats[k + 1])
         hit = np.zeros(death_ids.size, dtype=bool)
         hit[np.searchsorted(death_ids, squares)] = births[pivots]
