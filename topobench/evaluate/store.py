@@ -24,6 +24,7 @@ from topobench.errors import InvalidParameterError
 from topobench.evaluate.case import CaseResult, source_names
 from topobench.evaluate.errors import DiskFullError, OutputError, ResumeError
 from topobench.evaluate.pairing import CasePair
+from topobench.run_record import CaseRow
 
 __all__ = [
     "CASES_FILE",
@@ -215,16 +216,15 @@ class CaseStore:
         self._failures.append([case, "", "", reason])
 
     def add(self, result: CaseResult, source: Any) -> None:
-        """Record a finished case: a row (and its inputs) or a failure."""
+        """Record a finished case: a row (:class:`topobench.run_record.CaseRow`, the schema
+        the results reader parses) and its inputs, or a failure."""
         if not result.ok:
             pred, target = (
                 (source.pred, source.target) if isinstance(source, CasePair) else ("", "")
             )
             self._failures.append([result.case, pred, target, result.error])
             return
-        values = [
-            repr(float(result.metrics[m])) if m in result.metrics else "" for m in self.metrics
-        ]
+        row = CaseRow(result.case, result.shape, result.metrics, result.seconds)
         # The fingerprint first: a row without one is evaluated again on resume, so it needs no
         # fsync of its own (the row's fsync follows; a kill loses neither).
         self._inputs.append(
@@ -232,9 +232,7 @@ class CaseStore:
              spacing_text(result.spacing)],
             sync=False,
         )
-        self._cases.append(
-            [result.case, "x".join(map(str, result.shape)), *values, f"{result.seconds:.3f}"]
-        )
+        self._cases.append(row.to_row(self.metrics))
 
     def close(self) -> None:
         self._cases.close()
