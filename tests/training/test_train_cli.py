@@ -28,6 +28,10 @@ def test_train_then_finetune_from_it(tiny2d: Path, tmp_path: Path) -> None:
     record = json.loads((out / "tiny2d__closs_dice_g0.2__fold0__seed0" / "run.json").read_text())
     assert (record["method"], record["alpha"], record["gamma"]) == ("CLoss (Dice)", 0.0, 0.2)
     assert record["pretrained_from"] == str(base)
+    # the results commands read the new runs (evaluation stores, run.json through RunRecord)
+    res = runner.invoke(app, ["table", str(out), "--table", "1", "--format", "md"])
+    assert res.exit_code == 0, res.output
+    assert "CLoss (Dice)" in res.output
 
 
 def test_errors_are_messages_with_exit_2(tiny2d: Path, tmp_path: Path) -> None:
@@ -39,6 +43,10 @@ def test_errors_are_messages_with_exit_2(tiny2d: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["train", str(tiny2d), "--patch-size", "1x2y", "--out",
                               str(tmp_path)])
     assert res.exit_code == 2
+    res = runner.invoke(app, ["train", str(tiny2d), "--network", "vnet", "--workers", "-1",
+                              "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "network must be one of unet, plainconv" in res.output
+    assert "num_workers must be an integer >= 0" in res.output
 
 
 def test_resume_with_a_changed_option_and_unavailable_device_exit_2(

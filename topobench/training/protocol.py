@@ -158,11 +158,13 @@ def _network(cfg: TrainConfig, ds: Dataset, model: nn.Module | None, pre_state: 
              shapes: list[tuple[int, ...]]) -> tuple[nn.Module, dict | None, tuple[int, ...]]:
     """The network to train, its spec and the patch size."""
     stored = (pre_state or {}).get("network") or (pre_state or {}).get("unet")
+    requested = (tuple(pre_state["patch_size"]) if pre_state is not None and
+                 cfg.patch_size is None else cfg.patch_size)
     if model is not None:
         spec = spec_of(model)
         spec = spec if isinstance(spec, dict) else None
         divisor = 2 ** (spec["depth"] - 1) if spec and spec["network"] == "unet" else 1
-        return model, spec, patch_size(cfg.patch_size, ds.ndim, shapes, divisor)
+        return model, spec, patch_size(requested, ds.ndim, shapes, divisor)
     if pre_state is not None and cfg.patch_size is None:
         patch = tuple(pre_state["patch_size"])
     else:
