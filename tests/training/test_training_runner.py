@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -311,36 +312,53 @@ def test_mixed_precision_path_runs_on_cpu(tiny2d: Path, tmp_path: Path) -> None:
 
 
 _KILL_SCRIPT = """
-import os, signal, sys, torch
+import multiprocessing, os, signal, sys, torch
 from pathlib import Path
 from topobench.training import TrainConfig, train
 torch.set_num_threads(1)
 cfg = TrainConfig(data=Path(sys.argv[1]), out=Path(sys.argv[2]), loss="closs", epochs=3,
                   finetune_epochs=2, iterations_per_epoch=3, batch_size=2, depth=2, width=4,
-                  patch_size=(16, 16), resume=len(sys.argv) > 3)
+                  patch_size=(16, 16), num_workers=int(sys.argv[3]), resume=len(sys.argv) > 4)
 def hook(event):
     if (event.kind, event.phase, event.epoch, event.step) == ("step", "pretrain", 2, 2):
+        pids = [p.pid for p in multiprocessing.active_children()]
+        Path(sys.argv[2], "workers.txt").write_text(" ".join(map(str, pids)))
         os.kill(os.getpid(), signal.SIGKILL)  # no clean-up at all, as a real crash
 train(cfg, progress=None if cfg.resume else hook)
 """
 
 
-def test_resume_after_sigkill(tiny2d: Path, tmp_path: Path) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.is_file() and stat.read_text().split()[2] == "Z")  # a zombie has ended
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_after_sigkill(tiny2d: Path, tmp_path: Path, workers: int) -> None:
     import subprocess
     import sys
+    import time
 
     full = train(_config(tiny2d, tmp_path / "a", loss="closs", epochs=3, finetune_epochs=2))
-    args = [sys.executable, "-c", _KILL_SCRIPT, str(tiny2d), str(tmp_path / "b")]
+    args = [sys.executable, "-c", _KILL_SCRIPT, str(tiny2d), str(tmp_path / "b"), str(workers)]
     killed = subprocess.run(args, capture_output=True, timeout=300)
     assert killed.returncode == -9
     run_b = tmp_path / "b" / full.run_dir.name
     assert torch.load(run_b / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    # the patch workers end with the killed training process
+    pids = [int(p) for p in (tmp_path / "b" / "workers.txt").read_text().split()]
+    assert len(pids) == workers
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
     resumed = subprocess.run([*args, "--resume"], capture_output=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr.decode()
-    for name in ("model_pretrained.pt", "model_finetuned.pt"):
-        a = torch.load(full.run_dir / name, weights_only=False)["model"]
-        b = torch.load(run_b / name, weights_only=False)["model"]
-        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _same_weights(run_b, full.run_dir)
     assert _metric_rows(run_b) == _metric_rows(full.run_dir)
 
 
