@@ -48,8 +48,9 @@ def _thin_kernel(img, shape, active, borders):  # pragma: no cover - compiled by
         offsets[k] = (k // 9 - 1) * sp + ((k // 3) % 3 - 1) * sr + (k % 3 - 1)
     face_off = np.array([-1, 1, sr, -sr, sp, -sp], np.int64)  # directions 1..6
     n_borders = 4 if n_p == 3 else 6
-    cand = np.empty(active.size, np.int64)
-    new = np.empty(max(active.size, 16), np.int64)
+    index = active.dtype  # int32 below 2^31 voxels: half the memory of the lists
+    cand = np.empty(active.size, index)
+    new = np.empty(max(active.size, 16), index)
     nb = np.zeros(27, np.uint8)
     stack = np.empty(27, np.int64)
     seen = np.zeros(27, np.uint8)
@@ -95,7 +96,7 @@ def _thin_kernel(img, shape, active, borders):  # pragma: no cover - compiled by
                     if border:
                         img[q] |= in_list
                         if n_new == new.size:
-                            grown = np.empty(2 * new.size, np.int64)
+                            grown = np.empty(2 * new.size, index)
                             grown[:n_new] = new[:n_new]
                             new = grown
                         new[n_new] = q
@@ -114,10 +115,7 @@ def _thin_kernel(img, shape, active, borders):  # pragma: no cover - compiled by
                     img[active[a]] = v & _OUT
             added = np.sort(new[:n_new])
             total = kept + n_new
-            if total > active.size:
-                merged = np.empty(total, np.int64)
-            else:
-                merged = np.empty(active.size, np.int64)
+            merged = np.empty(max(total, active.size), index)
             x, y, z = kept - 1, n_new - 1, total - 1
             while y >= 0:
                 if x >= 0 and active[x] > added[y]:
@@ -131,7 +129,7 @@ def _thin_kernel(img, shape, active, borders):  # pragma: no cover - compiled by
             active = merged
             n_active = total
             if cand.size < active.size:
-                cand = np.empty(active.size, np.int64)
+                cand = np.empty(active.size, index)
     return img
 
 
@@ -220,29 +218,28 @@ def thin_3d(mask: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray of bool, same shape.
+    numpy.ndarray of bool, same shape (a view into the padded work array).
     """
     padded = np.zeros(tuple(s + 2 for s in mask.shape), np.uint8)
     np.copyto(padded[1:-1, 1:-1, 1:-1], mask, casting="unsafe")
     shape = np.array(padded.shape, np.int64)
     flat = padded.reshape(-1)
-    flat = _thin_kernel(flat, shape, _border_voxels(flat, shape), _BORDERS)
-    return (flat.reshape(padded.shape)[1:-1, 1:-1, 1:-1] & 1).astype(bool)
+    index = np.zeros(0, np.int32 if flat.size < 2**31 else np.int64)
+    flat = _thin_kernel(flat, shape, _border_voxels(flat, shape, index), _BORDERS)
+    inner = flat.reshape(padded.shape)[1:-1, 1:-1, 1:-1]
+    inner &= 1  # drop the bookkeeping bits in place: no copy of the volume
+    return inner.view(bool)
 
 
 @njit(cache=True, nogil=True)
-def _border_voxels(img, shape):  # pragma: no cover - compiled by numba
-    """Flat indices, in raster order, of the foreground voxels with a background face
-    neighbour (marked "in the list", 8); ``img`` is padded, so no bounds checks."""
+def _border_voxels(img, shape, index):  # pragma: no cover - compiled by numba
+    """Flat indices (of ``index``'s dtype), in raster order, of the foreground voxels with a
+    background face neighbour (marked "in the list", 8); ``img`` is padded, so no bounds
+    checks."""
     n_p, n_r, n_c = shape[0], shape[1], shape[2]
     sp, sr = n_r * n_c, n_c
-    count = 0
-    for i in range(img.size):
-        if img[i]:
-            count += 1
-    out = np.empty(count, np.int64)
     n = 0
-    for p in range(1, n_p - 1):
+    for p in range(1, n_p - 1):  # mark them, then list them: no buffer of all the foreground
         for r in range(1, n_r - 1):
             base = p * sp + r * sr
             for c in range(1, n_c - 1):
@@ -250,6 +247,11 @@ def _border_voxels(img, shape):  # pragma: no cover - compiled by numba
                 if img[i] and not (img[i - 1] and img[i + 1] and img[i - sr] and img[i + sr]
                                    and img[i - sp] and img[i + sp]):
                     img[i] |= 8
-                    out[n] = i
                     n += 1
-    return out[:n].copy()
+    out = np.empty(n, index.dtype)
+    n = 0
+    for i in range(img.size):
+        if img[i] & 8:
+            out[n] = i
+            n += 1
+    return out

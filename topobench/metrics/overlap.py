@@ -15,6 +15,7 @@ from scipy import ndimage
 from skimage.morphology import skeletonize
 
 from topobench.masks import as_mask_pair
+from topobench.metrics import topology
 from topobench.metrics._parallel import map_windows
 from topobench.metrics.topology import label_components, slab_components, uses_slabs
 from topobench.metrics.windows import Window, sliding_windows
@@ -127,7 +128,10 @@ def _restore_by_slabs(mask: np.ndarray, skel: np.ndarray) -> None:
         lo_parts.append(lo)
         hi_parts.append(hi)
 
-    found = slab_components(mask, mask.shape, 26, on_slab=on_slab)
+    # slabs of at most 2^22 voxels: the labels (4 bytes a voxel) sit beside the skeleton's
+    # work array of the whole volume, on every thread
+    slab = min(topology._LABEL_SLAB_VOXELS, 1 << 22)
+    found = slab_components(mask, mask.shape, 26, on_slab=on_slab, slab_voxels=slab)
     if found.n == 0:
         return
     comp = found.component[1:]
