@@ -12,13 +12,15 @@ Prints (``--only`` picks one):
    (kept below as the baseline): identical results, the speed-up of it and of its Euler count.
 3. ``gil``: which kernels release the GIL (scikit-image's 2D and 3D thinning, cc3d): 1 vs 2
    threads over the same items, and CPU seconds per wall second with 2 threads.
-3. ``roads``: the ``roads`` protocol on a 1500x1500 image (seconds; threads 2 vs 1).
-4. ``vessap``: the ``vessap`` protocol on the VesSAP label (``../shared/data``) and a degraded
+4. ``roads``: the ``roads`` protocol on a 1500x1500 image (seconds; threads 2 vs 1).
+5. ``vessap``: the ``vessap`` protocol on the VesSAP label (``../shared/data``) and a degraded
    copy, in a child process: seconds, peak RSS and what evaluation adds to the loaded inputs.
-5. ``cld``: the ``cld`` protocol on 600x1024x1024 volumes of thin tubes and of sheets shaped
+6. ``cld``: the ``cld`` protocol on 600x1024x1024 volumes of thin tubes and of sheets shaped
    as CLD's cement lines (``thin_structures.CEMENT_LINES``), each in a child process: seconds,
    peak RSS (volumes included), and the skeleton stage timed inside the same run (the floor of
    this protocol).
+7. ``thinning``: topobench's 3D thinning against scikit-image's on windows of those volumes:
+   identical skeletons and the speed-up (process CPU time).
 
 On a shared machine, compare the CPU-time figures: wall time depends on the load.
 """
@@ -371,10 +373,34 @@ def bench_cld(quick: bool, structures: tuple[str, ...] = ("tubes", "sheets"),
                 print(f"ratio 1 thread / 2 threads: {ratio:.2f}x")
 
 
+def bench_thinning(quick: bool) -> None:
+    """3D thinning of topobench (``metrics._thinning``) against scikit-image's ``skeletonize``
+    on windows of the ``cld`` benchmark's volumes: identical skeletons, process CPU time."""
+    from skimage.morphology import skeletonize
+
+    from topobench.metrics._thinning import thin_3d
+
+    thin_3d(np.ones((3, 3, 3), bool))  # numba's compilation or cache load, not timed
+    shape = (128, 512, 512) if quick else (600, 1024, 1024)
+    print(f"== 3D thinning, (64, {shape[1]}, {shape[2]}) windows of the cld volumes: "
+          "scikit-image vs topobench (process CPU time) ==")
+    for structure in ("tubes", "sheets"):
+        pred, target = cld_volumes(structure, shape)
+        for name, mask in (("target", target), ("prediction", pred)):
+            for z0 in (0, shape[0] // 2):
+                window = mask[z0: z0 + 64]
+                t_ref, ref = best_cpu(lambda w=window: skeletonize(w), 1)
+                t_new, new = best_cpu(lambda w=window: thin_3d(w), 1)
+                same = "identical" if np.array_equal(ref, new) else "DIFFERENT"
+                print(f"{structure:>6} {name:>10} z={z0:<3} {same}: scikit-image {t_ref:6.2f} s, "
+                      f"topobench {t_new:6.2f} s, ratio {t_ref / t_new:4.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
-    parser.add_argument("--only", choices=["betti", "betti3d", "gil", "roads", "vessap", "cld"],
+    parser.add_argument("--only", choices=["betti", "betti3d", "gil", "roads", "vessap", "cld",
+                                           "thinning"],
                         default=None)
     parser.add_argument("--structures", nargs="+", choices=["tubes", "sheets"],
                         default=["tubes", "sheets"], help="cld volumes (default both)")
@@ -385,7 +411,8 @@ def main() -> None:
     benches = (("betti", bench_betti), ("betti3d", bench_betti_speedup), ("gil", bench_gil),
                ("roads", bench_roads),
                ("vessap", bench_vessap),
-               ("cld", lambda q: bench_cld(q, tuple(args.structures), tuple(args.threads))))
+               ("cld", lambda q: bench_cld(q, tuple(args.structures), tuple(args.threads))),
+               ("thinning", bench_thinning))
     for name, fn in benches:
         if args.only in (None, name):
             fn(args.quick)
