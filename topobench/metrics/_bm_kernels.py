@@ -44,12 +44,27 @@ def _find(parent, x):
 
 
 @_jit
+def _find0(par, x):
+    """Root in a union-find whose ``par`` holds parent + 1 (0: a root), so that np.zeros (lazy
+    pages) initialises it."""
+    root = x
+    while par[root] != 0:
+        root = par[root] - 1
+    while par[x] != 0 and par[x] - 1 != root:
+        nxt = par[x] - 1
+        par[x] = root + 1
+        x = nxt
+    return root
+
+
+@_jit
 def _union_edges(m, level, parent, hx, hy, cycles):
     """One pass of the vertex union-find over the edges of a grid, in index order.
 
     ``m``: uint8 mask (2D masks as shape ``(1, H, W)``); ``level`` 0: the edges with both ends in
-    ``m``, level 1: all the others. With flags ``hx``, ``hy`` (uint8 per vertex, or-ed into the
-    surviving root; empty arrays: none), returns the number of unions of two sets that both carry
+    ``m``, level 1: all the others; ``parent``: :func:`_find0`'s encoding (zeros: singletons).
+    With flags ``hx``, ``hy`` (uint8 per vertex, or-ed into the surviving root; empty arrays:
+    none), returns the number of unions of two sets that both carry
     both flags. With ``cycles`` (uint8 per edge id; empty: not recorded), marks the edges whose
     ends are in one set already.
     """
@@ -73,8 +88,8 @@ def _union_edges(m, level, parent, hx, hy, cycles):
                         w = v + 1 if z + 1 < s2 else -1
                     if w < 0 or (flat[v] != 0 and flat[w] != 0) != (level == 0):
                         continue
-                    a = _find(parent, v)
-                    b = _find(parent, w)
+                    a = _find0(parent, v)
+                    b = _find0(parent, w)
                     if a == b:
                         if record:
                             cycles[v * 3 + t] = 1
@@ -84,7 +99,7 @@ def _union_edges(m, level, parent, hx, hy, cycles):
                             both += 1
                         hx[a] |= hx[b]
                         hy[a] |= hy[b]
-                    parent[b] = a
+                    parent[b] = a + 1
     return both
 
 
@@ -98,7 +113,7 @@ def dim0_matched(in_u: np.ndarray, in_x: np.ndarray, in_y: np.ndarray) -> int:
     the union's components; the remaining edges (value 1) are processed in index order, and a
     merge of two sets that both hold a prediction and a target vertex is one matched pair.
     """
-    parent = np.arange(in_u.size, dtype=np.int32)
+    parent = np.zeros(in_u.size, dtype=np.int32)
     hx = in_x.ravel().copy()
     hy = in_y.ravel().copy()
     _union_edges(in_u, 0, parent, hx, hy, _NONE)
@@ -449,6 +464,20 @@ def _column_value(cm, merged, x, y, z, t, apparent):
 
 
 @_jit
+def _column_status(cm, merged, vox, apparent):
+    """:func:`_column_value` of the three squares based at each voxel of ``vox`` (uint8, in the
+    order of ``vox`` then type)."""
+    _, s1, s2 = cm.shape
+    status = np.empty(3 * vox.shape[0], dtype=np.uint8)
+    for i in range(vox.shape[0]):
+        v = vox[i]
+        for t in range(3):
+            status[3 * i + t] = _column_value(cm, merged, v // (s1 * s2), (v // s2) % s1, v % s2,
+                                              t, apparent)
+    return status
+
+
+@_jit
 def _square_edges(q, s1, s2):
     """The four edges of square ``q`` (ids)."""
     t = q % 3
@@ -579,16 +608,17 @@ def _block_active_claims(owner, vox, s0, s1, s2):
 
 
 @_jit
-def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, apparent, stats):
+def _reduce(cm, rm, status, vox, owner, want, n_want, stop_after, phases, stats):
     """Standard column reduction over Z/2 of the squares of a 3D grid, visiting active squares.
 
-    Columns: the squares of value 0 in ``cm`` (not skipped, see :func:`_column_value`), then
-    (``phases`` = 2) those of value 1, each group in id order. Rows: edges ordered by their value
-    in ``rm``, then id. ``vox``: the active voxels (sorted flat indices; every square of value 0 of
-    ``cm`` is based at one, and with ``phases`` = 2 every voxel within Chebyshev distance 1 of
-    ``cm`` is one; ``rm`` must lie inside ``cm``). ``owner`` (zeros, int32 / int64 per edge id)
-    receives the owner of every pivot claimed explicitly (``q + 1``: square ``q``, whose boundary
-    needed no reduction; ``-(slot + 1)``: a kept reduced column).
+    Columns: the squares of value 0 in ``cm``, then (``phases`` = 2) those of value 1, each group
+    in id order; ``status``: :func:`_column_status` of the active squares (2: skipped). Rows:
+    edges ordered by their value in ``rm``, then id. ``vox``: the active voxels (sorted flat
+    indices; every square of value 0 of ``cm`` is based at one, and with ``phases`` = 2 every
+    voxel within Chebyshev distance 1 of ``cm`` is one; ``rm`` must lie inside ``cm``).
+    ``owner`` (zeros, int32 / int64 per edge id) receives the owner of every pivot claimed
+    explicitly (``q + 1``: square ``q``, whose boundary needed no reduction; ``-(slot + 1)``: a
+    kept reduced column).
 
     ``want`` (uint8 per square id; empty: every value-1 column) marks the columns to record,
     ``n_want`` of them (-1: not counted). Returns ``(squares, pivots)``: the wanted columns whose
@@ -620,14 +650,13 @@ def _reduce(cm, rm, merged, vox, owner, want, n_want, stop_after, phases, appare
         while True:
             if i == n_vox:
                 break
-            v = vox[i]
-            q = 3 * v + t
+            q = 3 * vox[i] + t
+            col = status[3 * i + t]
             t += 1
             if t == 3:
                 t = 0
                 i += 1
-            if _column_value(cm, merged, v // (s1 * s2), (v // s2) % s1, v % s2, q % 3,
-                             apparent) != phase:
+            if col != phase:
                 continue
             stats[0] += 1
             e0, e1, e2, e3 = _square_edges(q, s1, s2)
@@ -716,20 +745,6 @@ def _active_voxels(m):
 
 
 @_jit
-def _find0(par, x):
-    """Root in a union-find whose ``par`` holds parent + 1 (0: a root), so that np.zeros (lazy
-    pages) initialises it."""
-    root = x
-    while par[root] != 0:
-        root = par[root] - 1
-    while par[x] != 0 and par[x] - 1 != root:
-        nxt = par[x] - 1
-        par[x] = root + 1
-        x = nxt
-    return root
-
-
-@_jit
 def _flag_merging_faces(cm, act, par, merged):
     """Flag in ``merged`` value-1 faces of ``cm`` that merge two sets of the dual union-find
     (faces in decreasing id order, cubes as vertices), computed near the foreground only.
@@ -776,25 +791,22 @@ def _owner_array(n_ids: int) -> np.ndarray:
 
 
 
-def _births_of_finite_pairs(m: np.ndarray, merged: np.ndarray) -> np.ndarray:
-    """Edges that are births of finite 1-dimensional pairs of ``1 - m`` (bool per edge id).
+def _finite_births(m8: np.ndarray, merged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What decides the births of the finite 1-dimensional pairs of ``1 - m``: ``(cycles,
+    owner)``; value-0 edge ``e`` is one iff ``cycles[e] and owner[e] == _NO_OWNER``.
 
     The value-0 complex is a prefix of the filtration and the whole grid has no 1-cycles, so these
-    are the cycles of the value-0 complex (edges in index order) that its own squares do not
-    kill: positive value-0 edges that are not the pivot of a value-0 square.
+    are the cycles of the value-0 complex (edges in index order, ``cycles``) that its own squares
+    do not kill (``owner``: the pivots of its value-0 squares, ``merged`` ones skipped).
     """
-    n_ids = m.size * 3
-    m8 = m.astype(np.uint8)
-    pos = np.zeros(n_ids, dtype=np.uint8)
-    _union_edges(m8, 0, np.arange(m.size, dtype=np.int32), _NONE, _NONE, pos)
-    pos = pos.view(bool)
-    if not pos.any():
-        return pos
+    n_ids = m8.size * 3
+    cycles = np.zeros(n_ids, dtype=np.uint8)
+    _union_edges(m8, 0, np.zeros(m8.size, dtype=np.int32), _NONE, _NONE, cycles)
     owner = _owner_array(n_ids)
     vox = np.flatnonzero(m8.ravel()).astype(np.int64)
-    _reduce(m8, m8, merged, vox, owner, _NONE, -1, 0, 1, False, np.zeros(3, dtype=np.int64))
-    pos &= owner == _NO_OWNER
-    return pos
+    _reduce(m8, m8, _column_status(m8, merged, vox, False), vox, owner, _NONE, -1, 0, 1,
+            np.zeros(3, dtype=np.int64))
+    return cycles, owner
 
 
 def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
@@ -810,34 +822,38 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
     A comparison pair is matched when, in both images, its death square's pivot is the birth of
     a finite pair of that input.
     """
-    x = x.astype(bool)
-    y = y.astype(bool)
-    bx = _births_of_finite_pairs(x, flags[0])
-    by = _births_of_finite_pairs(y, flags[1])
-    nx, ny = int(bx.sum()), int(by.sum())
+    # the finite pairs of each mask and of the comparison: b1 of their vertex complexes
+    x8, y8 = (np.ascontiguousarray(a, dtype=bool).view(np.uint8) for a in (x, y))
+    nx, ny = (betti_numbers(a, connectivity=6)[1] for a in (x8, y8))
     if nx == 0 or ny == 0:
         return 0, nx, ny
-    u = x | y
-    n_u = betti_numbers(u, connectivity=6)[1]  # the comparison's finite pairs (vertex complex)
+    u8 = x8 | y8
+    n_u = betti_numbers(u8, connectivity=6)[1]
     if n_u == 0:
         return 0, nx, ny
     if stats is None:
         stats = np.zeros((3, 3), dtype=np.int64)
-    u8, x8, y8 = (a.view(np.uint8) for a in (u, x, y))
     act, vox = _active_voxels(u8)
-    n_ids = u.size * 3
+    n_ids = u8.size * 3
     merged = flags[2]
-    if min(u.shape) >= 2:
+    if min(u8.shape) >= 2:
         _flag_merging_faces(u8, act, np.zeros(merged.size // 3 + 1, dtype=np.int32), merged)
-    death_ids, _ = _reduce(u8, u8, merged, vox, _owner_array(n_ids), _NONE, -1, n_u, 2,
-                           True, stats[0])
+    del act
+    status = _column_status(u8, merged, vox, True)
+    death_ids, _ = _reduce(u8, u8, status, vox, _owner_array(n_ids), _NONE, -1, n_u, 2,
+                           stats[0])
     want = np.zeros(n_ids, dtype=np.uint8)
     want[death_ids] = 1
-    ok = np.ones(death_ids.size, dtype=bool)
-    for k, (m8, births) in enumerate(((x8, bx), (y8, by))):
-        squares, pivots = _reduce(u8, m8, merged, vox, _owner_array(n_ids), want,
-                                  death_ids.size, -1, 2, True, stats[k + 1])
+
+    def image(k: int) -> np.ndarray:
+        """Which deaths the image of mask k sends to the birth of one of its finite pairs."""
+        m8 = (x8, y8)[k]
+        cycles, owner = _finite_births(m8, flags[k])
+        squares, pivots = _reduce(u8, m8, status, vox, _owner_array(n_ids), want,
+                                  death_ids.size, -1, 2, stats[k + 1])
         hit = np.zeros(death_ids.size, dtype=bool)
-        hit[np.searchsorted(death_ids, squares)] = births[pivots]
-        ok &= hit
-    return int(ok.sum()), nx, ny
+        hit[np.searchsorted(death_ids, squares)] = (cycles[pivots] != 0) & (
+            owner[pivots] == _NO_OWNER)
+        return hit
+
+    return int((image(0) & image(1)).sum()), nx, ny
