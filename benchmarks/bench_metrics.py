@@ -10,8 +10,9 @@ Prints (``--only`` picks one):
    structures, every connectivity): identical results and the speed-up (process CPU time).
 2. ``betti3d``: betti_numbers on 256^3 tubes and sheets against the previous implementation
    (kept below as the baseline): identical results, the speed-up of it and of its Euler count.
-3. ``gil``: which kernels release the GIL (scikit-image's 2D and 3D thinning, cc3d): 1 vs 2
-   threads over the same items, and CPU seconds per wall second with 2 threads.
+3. ``gil``: which kernels release the GIL (scikit-image's 2D and 3D thinning, topobench's 3D
+   thinning, cc3d): how far a Python loop gets beside each, 1 vs 2 threads over the same items
+   and CPU seconds per wall second with 2 threads.
 4. ``roads``: the ``roads`` protocol on a 1500x1500 image (seconds; threads 2 vs 1).
 5. ``vessap``: the ``vessap`` protocol on the VesSAP label (``../shared/data``) and a degraded
    copy, in a child process: seconds, peak RSS and what evaluation adds to the loaded inputs.
@@ -226,6 +227,9 @@ def bench_gil(quick: bool) -> None:
     import cc3d
     from skimage.morphology import skeletonize
 
+    from topobench.metrics._thinning import thin_3d
+
+    thin_3d(np.ones((3, 3, 3), bool))  # compiled or loaded from numba's cache first
     side = 1024 if quick else 4096
     images = [tubes((side, side), side // 20, 3, seed=s) for s in range(2)] * 2
     volumes = [sheets((64, 256, 256), 12, 1, seed=s) for s in range(2)]
@@ -236,6 +240,7 @@ def bench_gil(quick: bool) -> None:
     cases = (("control: sorted(list)", sorted, [big] * 2),
              ("skeletonize 2D (Zhang)", skeletonize, images),
              ("skeletonize 3D (Lee)", skeletonize, volumes),
+             ("topobench 3D thinning", thin_3d, volumes),
              ("cc3d 2D", lambda m: cc3d.connected_components(m, connectivity=8), planes),
              ("cc3d 3D", lambda m: cc3d.connected_components(m, connectivity=26), dense))
     for name, fn, items in cases:
