@@ -299,7 +299,8 @@ def _complement_labels(m: np.ndarray) -> np.ndarray:
 
     pad = np.ones(tuple(s + 2 for s in m.shape), dtype=bool)
     pad[tuple(slice(1, -1) for _ in m.shape)] = m == 0
-    labels = cc3d.connected_components(pad, connectivity=8 if m.ndim == 2 else 26)
+    labels = cc3d.connected_components(pad, connectivity=8 if m.ndim == 2 else 26,
+                                       out_dtype=np.uint32)  # one compiled specialisation
     return labels[None] if m.ndim == 2 else labels
 
 
