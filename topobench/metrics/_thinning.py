@@ -171,15 +171,31 @@ def _euler_invariant(nb):  # pragma: no cover - compiled by numba
     return total == 0
 
 
+def _adjacency() -> tuple[np.ndarray, np.ndarray]:
+    """The 26-neighbours of each of the 27 positions of a 3x3x3 cube, centre (13) left out."""
+    adj = np.zeros((27, 26), np.int64)
+    count = np.zeros(27, np.int64)
+    for k in range(27):
+        kp, kr, kc = k // 9, (k // 3) % 3, k % 3
+        for m in range(27):
+            mp, mr, mc = m // 9, (m // 3) % 3, m % 3
+            if m not in (k, 13) and max(abs(kp - mp), abs(kr - mr), abs(kc - mc)) == 1:
+                adj[k, count[k]] = m
+                count[k] += 1
+    return adj, count
+
+
+_ADJ, _ADJ_COUNT = _adjacency()
+
+
 @njit(cache=True, nogil=True)
 def _simple(nb, stack, seen):  # pragma: no cover - compiled by numba
     # at most one 26-connected component among the 26 neighbours
     for k in range(27):
         seen[k] = 0
-    seen[13] = 1
     components = 0
     for start in range(27):
-        if seen[start] or not nb[start]:
+        if start == 13 or seen[start] or not nb[start]:
             continue
         components += 1
         if components > 1:
@@ -190,17 +206,12 @@ def _simple(nb, stack, seen):  # pragma: no cover - compiled by numba
         while top >= 0:
             k = stack[top]
             top -= 1
-            kp, kr, kc = k // 9, (k // 3) % 3, k % 3
-            for dp in (-1, 0, 1):
-                for dr in (-1, 0, 1):
-                    for dc in (-1, 0, 1):
-                        p, r, c = kp + dp, kr + dr, kc + dc
-                        if 0 <= p < 3 and 0 <= r < 3 and 0 <= c < 3:
-                            m = 9 * p + 3 * r + c
-                            if nb[m] and not seen[m]:
-                                seen[m] = 1
-                                top += 1
-                                stack[top] = m
+            for j in range(_ADJ_COUNT[k]):
+                m = _ADJ[k, j]
+                if nb[m] and not seen[m]:
+                    seen[m] = 1
+                    top += 1
+                    stack[top] = m
     return True
 
 
