@@ -3,6 +3,7 @@
     nice python benchmarks/bench_betti_matching.py            # all cases (minutes on 2 cores)
     nice python benchmarks/bench_betti_matching.py --quick    # small sizes, a smoke run
     nice python benchmarks/bench_betti_matching.py --cases 2d-4 vessap-6
+    nice python benchmarks/bench_betti_matching.py --phases 3d-6 vessap-6   # where the time goes
 
 Every case runs topobench's ``betti_matching_counts`` and the reference
 ``compute_matching(1 - pred, 1 - target)`` (the compiled module of the ``topolosses`` wheel:
@@ -16,6 +17,9 @@ several threads, whose CPU time is counted), wall seconds beside them. Each side
 process capped at ``--mem-gib`` / ``--ref-mem-gib`` of address space, so that a reference run
 that needs more memory fails alone (reported as such). topobench's numba kernels are compiled
 (or loaded from the cache) before its timed run.
+
+``--phases`` times topobench's phases one by one on the cases named (3D, in this process) and
+prints the dimension-1 reductions' counters: columns, columns needing no addition, additions.
 
 Cases: 2D 1024x1024 tubes (connectivity 4 and 8), 3D 64x256x256 tubes (6 and 26; with 26 the
 subdivided grid has 34M vertices), 3D 32x128x128 tubes (26, small enough for the reference), and
@@ -98,6 +102,63 @@ def run_case(name: str, quick: bool, which: str) -> dict:
     return out
 
 
+def phases(name: str, quick: bool) -> None:
+    """Process CPU seconds of each phase of ``betti_matching_counts`` on one 3D case."""
+    from topobench.metrics import _bm_kernels as kernels
+    from topobench.metrics import betti_matching as bm
+    from topobench.metrics.topology import betti_numbers
+
+    pred, target, conn = make_case(name, quick)
+    if pred.ndim != 3:
+        raise SystemExit("--phases takes 3D cases")
+    bm.betti_matching_counts(pred, target, connectivity=conn)  # compile / load the kernels
+    x, y = (bm.subdivide(pred), bm.subdivide(target)) if conn == 26 else (pred, target)
+    x8, y8 = (np.ascontiguousarray(a).view(np.uint8) for a in (x, y))
+    u8 = x8 | y8
+    rows: list[tuple[str, float]] = []
+
+    def timed(label, fn):
+        c0 = time.process_time()
+        out = fn()
+        rows.append((label, time.process_time() - c0))
+        return out
+
+    timed("dim 0: components (cc3d)", lambda: [bm._components(a.view(bool)) for a in (x8, y8)])
+    timed("dim 0: union-find passes", lambda: kernels.dim0_matched(u8, x8, y8))
+    flags3 = timed("dim 2: top cells' flags", lambda: [bm._cube_flags(a.view(bool))
+                                                       for a in (x8, y8, u8)])
+    flags = timed("dim 2: dual union-find passes",
+                  lambda: kernels.top_dim_counts(x8, y8, *flags3, True))[3]
+    b1 = timed("dim 1: b1 of x, y, union",
+               lambda: [betti_numbers(a, connectivity=6)[1] for a in (x8, y8, u8)])
+    act, vox = timed("dim 1: active voxels", lambda: kernels._active_voxels(u8))
+    timed("dim 1: merging faces near the union", lambda: kernels._flag_merging_faces(
+        u8, act, np.zeros(u8.size + 1, dtype=np.int32), flags[2]))
+    status = timed("dim 1: column status",
+                   lambda: kernels._column_status(u8, flags[2], vox, True))
+    n_ids = 3 * u8.size
+    stats = np.zeros((3, 3), dtype=np.int64)
+    deaths, _ = timed("dim 1: reduction of the union", lambda: kernels._reduce(
+        u8, u8, status, vox, kernels._owner_array(n_ids), kernels._NONE, -1, b1[2], 2,
+        stats[0]))
+    want = np.zeros(n_ids, dtype=np.uint8)
+    want[deaths] = 1
+    for k, m in ((1, x8), (2, y8)):
+        side = "xy"[k - 1]
+        timed(f"dim 1: finite births of {side}",
+              lambda m=m, k=k: kernels._finite_births(m, flags[k - 1]))
+        timed(f"dim 1: image reduction of {side}", lambda m=m, k=k: kernels._reduce(
+            u8, m, status, vox, kernels._owner_array(n_ids), want, deaths.size, -1, 2,
+            stats[k]))
+    print(f"{name}: grid {'x'.join(map(str, u8.shape))}, {n_ids} squares, {vox.size} active "
+          f"voxels, b1 x / y / union {b1}, {deaths.size} deaths")
+    for label, sec in rows:
+        print(f"  {label:38} {sec:7.2f} s CPU")
+    print(f"  {'sum':38} {sum(sec for _, sec in rows):7.2f} s CPU")
+    print(f"  reductions (columns, needing no addition, additions) union / x / y: "
+          f"{stats.tolist()}")
+
+
 def child(name: str, quick: bool, which: str, mem_gib: float, timeout: float) -> dict:
     cmd = [sys.executable, __file__, "--child", name, which] + (["--quick"] if quick else [])
     limit = int(mem_gib * 2**30)
@@ -129,10 +190,16 @@ def main() -> None:
                         help="cap of the reference's child (below 6 GiB it fails, or returns "
                              "wrong counts, on 64x256x256)")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--phases", nargs="+", metavar="CASE",
+                        help="time topobench's phases on these 3D cases instead")
     parser.add_argument("--child", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_case(args.child[0], args.quick, args.child[1])))
+        return
+    if args.phases:
+        for name in args.phases:
+            phases(name, args.quick)
         return
     print(f"{'case':10} {'shape':>16} {'topobench s':>12} {'BM-3D s':>10} {'ratio':>7} "
           f"{'identical':>9}  topobench GiB / BM-3D GiB")

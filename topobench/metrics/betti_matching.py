@@ -19,7 +19,9 @@ V-construction code.
 
 The kernels (``_bm_kernels``) follow the reference's union-find passes with the values restricted
 to {0, 1}: the passes that do not depend on the order are done on components (cc3d), the ones that
-do are replayed in the reference's order; dimension 1 of 3D masks is a column reduction over Z/2.
+do are replayed in the reference's order; dimension 1 of 3D masks is a column reduction over Z/2
+that visits only the squares within one voxel of the union (every other column is the constant
+grid's, known from its id) and skips columns known to reduce to zero (docs/metrics.md).
 """
 
 from __future__ import annotations
