@@ -82,3 +82,6 @@ def test_runs_with_plainconv_and_refuses_another_network_for_its_pretraining(
     assert ft.record["model"] == result.record["model"]
     with pytest.raises(RunError, match="network 'plainconv'.*network 'unet'"):
         train(TrainConfig(loss="closs", pretrained=result.run_dir, run_name="u", **base))
+    with pytest.raises(InvalidParameterError, match=r"multiples of \(4, 4\)"):
+        train(TrainConfig(loss="closs", network="plainconv", pretrained=result.run_dir,
+                          run_name="p", **{**base, "patch_size": (18, 16)}))

@@ -147,7 +147,7 @@ def _pretrained_state(cfg: TrainConfig, ds: Dataset, split: dict) -> dict | None
             f"{cfg.pretrained}: pretrained on dataset {state['dataset']!r} with other "
             f"held-out cases; it must use the same dataset and fold (fold {cfg.fold})")
     stored = state.get("network") or state.get("unet")
-    kind = (stored or {}).get("network", "unet") if stored is not None else None
+    kind = stored.get("network", "unet") if stored is not None else None
     if kind is not None and kind != cfg.network:
         raise RunError(f"{cfg.pretrained}: pretrained with network {kind!r}, this run asks for "
                        f"network {cfg.network!r}; they must be the same")
@@ -178,6 +178,12 @@ def _network(cfg: TrainConfig, ds: Dataset, model: nn.Module | None, pre_state: 
             width=cfg.width, norm=cfg.norm, patch=patch, explicit_patch=cfg.patch_size is not None)
     elif spec["network"] == "unet":  # a stored U-Net: its divisor still applies to the patch
         patch = patch_size(patch, ds.ndim, shapes, 2 ** (spec["depth"] - 1))
+    else:  # a stored PlainConvUNet: the patch must fit its strides
+        divisor = [int(np.prod([s[i] for s in spec["strides"]])) for i in range(ds.ndim)]
+        if any(p % d for p, d in zip(patch, divisor, strict=True)):
+            raise InvalidParameterError(
+                f"patch_size {patch} does not fit the pretrained network 'plainconv': sides "
+                f"must be multiples of {tuple(divisor)}")
     torch.manual_seed(cfg.seed)
     return build_network(spec), spec, patch
 
