@@ -49,3 +49,27 @@ def test_sheets_and_tubes_equal_scikit_image():
                  tubes((24, 48, 48), 8, 2, seed=3),
                  degrade(sheets((24, 48, 48), 4, 2, seed=4), 10, 10, seed=5)):
         assert np.array_equal(thin_3d(mask), skeletonize(mask))
+
+
+def test_restored_components_equal_a_labelling_of_the_whole_volume():
+    """skeleton() finds the components thinning erased from their last voxel; the reference
+    labels the whole volume (scipy) and restores every component without skeleton voxels."""
+    from topobench.metrics.overlap import _restore_one, skeleton
+
+    rng = np.random.default_rng(3)
+    for k in range(12):
+        shape = (int(rng.integers(6, 16)), 24, 24)
+        mask = np.zeros(shape, bool)
+        for _ in range(6):  # 2x2 bars and 2x2x2 cubes (they vanish) beside noise
+            z, y, x = (int(rng.integers(0, s - 2)) for s in shape)
+            mask[z: z + 2, y: y + 2, x:] = k % 2 == 0
+            mask[z: z + 2, y: y + 2, x: x + 2] = True
+        mask |= rng.random(shape) < 0.03
+        ref = skeletonize(mask).astype(bool)
+        labels, n = ndimage.label(mask, np.ones((3, 3, 3)))
+        boxes = ndimage.find_objects(labels)
+        for label in range(1, n + 1):
+            if not ref[labels == label].any():
+                box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[label - 1])
+                _restore_one(labels[box] == label, ref, box)
+        assert np.array_equal(skeleton(mask), ref)

@@ -15,9 +15,7 @@ from scipy import ndimage
 from skimage.morphology import skeletonize
 
 from topobench.masks import as_mask_pair
-from topobench.metrics import topology
 from topobench.metrics._parallel import map_windows
-from topobench.metrics.topology import label_components, slab_components, uses_slabs
 from topobench.metrics.windows import Window, sliding_windows
 
 __all__ = [
@@ -66,8 +64,15 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
         mask = mask.copy()
     if mask.ndim == 2:
         return skeletonize(mask).astype(bool, copy=False)
-    skel = _thin(mask)
-    _restore_vanished_components(mask, skel)
+    from topobench.metrics._thinning import thin_3d_with_lost
+
+    skel, lost = thin_3d_with_lost(mask)
+    for coords in lost:  # the components thinning erased (scikit-image issue 3757)
+        lo, hi = coords.min(axis=0), coords.max(axis=0) + 1
+        box = tuple(slice(max(int(a) - 1, 0), int(b) + 1) for a, b in zip(lo, hi))
+        comp = np.zeros(tuple(min(b.stop, n) - b.start for b, n in zip(box, mask.shape)), bool)
+        comp[tuple((coords - [b.start for b in box]).T)] = True
+        _restore_one(comp, skel, box)
     return skel
 
 
@@ -78,77 +83,6 @@ def _thin(volume: np.ndarray) -> np.ndarray:
     from topobench.metrics._thinning import thin_3d
 
     return thin_3d(volume)
-
-
-def _restore_vanished_components(mask: np.ndarray, skel: np.ndarray) -> None:
-    """Give every 26-component of ``mask`` without skeleton voxels a skeleton (in place).
-
-    Memory: small volumes are labelled whole (one integer array of the volume's size) and
-    ``ndimage.find_objects`` reads the lost components' boxes off the labels without a masked
-    copy; large volumes are labelled in z-slabs joined across their faces
-    (:func:`topobench.metrics.topology.slab_components`), keeping per slab label only whether it
-    holds skeleton voxels, its box and, where it holds none, one of its voxels.
-    """
-    if uses_slabs(mask.shape):
-        _restore_by_slabs(mask, skel)
-        return
-    labels, n = label_components(mask, 26)
-    kept = np.zeros(n + 1, dtype=bool)
-    kept[labels[skel]] = True
-    kept[0] = True
-    if kept.all():
-        return
-    lost = np.flatnonzero(~kept)
-    boxes = ndimage.find_objects(labels, max_label=int(lost[-1]))
-    for label in lost:
-        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[label - 1])
-        _restore_one(labels[box] == label, skel, box)
-
-
-def _restore_by_slabs(mask: np.ndarray, skel: np.ndarray) -> None:
-    kept_parts, lo_parts, hi_parts = [], [], []
-    seeds: dict[int, tuple[int, int, int]] = {}  # slab label (global) -> one of its voxels
-
-    def on_slab(z0: int, labels: np.ndarray, n: int, offset: int) -> None:
-        kept = np.zeros(n + 1, dtype=bool)
-        kept[labels[skel[z0: z0 + labels.shape[0]]]] = True
-        boxes = ndimage.find_objects(labels, max_label=n)
-        lo = np.array([[b.start for b in box] for box in boxes], np.int64).reshape(n, 3)
-        hi = np.array([[b.stop for b in box] for box in boxes], np.int64).reshape(n, 3)
-        lo[:, 0] += z0
-        hi[:, 0] += z0
-        for label in np.flatnonzero(~kept[1:]) + 1:
-            box = boxes[label - 1]
-            plane = labels[box[0].start, box[1], box[2]]
-            k = int(np.flatnonzero(plane == label)[0])
-            width = box[2].stop - box[2].start
-            seeds[offset + int(label)] = (z0 + box[0].start, box[1].start + k // width,
-                                          box[2].start + k % width)
-        kept_parts.append(kept[1:])
-        lo_parts.append(lo)
-        hi_parts.append(hi)
-
-    # slabs of at most 2^22 voxels: the labels (4 bytes a voxel) sit beside the skeleton's
-    # work array of the whole volume, on every thread
-    slab = min(topology._LABEL_SLAB_VOXELS, 1 << 22)
-    found = slab_components(mask, mask.shape, 26, on_slab=on_slab, slab_voxels=slab)
-    if found.n == 0:
-        return
-    comp = found.component[1:]
-    kept = np.zeros(found.n, dtype=bool)
-    kept[comp[np.concatenate(kept_parts)]] = True
-    if kept.all():
-        return
-    lo = np.full((found.n, 3), np.iinfo(np.int64).max)
-    hi = np.zeros((found.n, 3), np.int64)
-    np.minimum.at(lo, comp, np.concatenate(lo_parts))
-    np.maximum.at(hi, comp, np.concatenate(hi_parts))
-    seed_of = {int(comp[label - 1]): voxel for label, voxel in seeds.items()}
-    for g in np.flatnonzero(~kept):
-        box = tuple(slice(max(a - 1, 0), b + 1) for a, b in zip(lo[g], hi[g]))
-        sub, _ = label_components(mask[box], 26)
-        local = tuple(v - b.start for v, b in zip(seed_of[int(g)], box))
-        _restore_one(sub == sub[local], skel, box)
 
 
 def _restore_one(comp: np.ndarray, skel: np.ndarray, box: tuple[slice, ...]) -> None:
