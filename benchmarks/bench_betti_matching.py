@@ -104,7 +104,7 @@ def run_case(name: str, quick: bool, which: str) -> dict:
 
 def phases(name: str, quick: bool) -> None:
     """Process CPU seconds of each phase of ``betti_matching_counts`` on one 3D case."""
-    from topobench.metrics import _bm_kernels as kernels
+    from topobench.metrics import _bm_kernels, _bm_reduction
     from topobench.metrics import betti_matching as bm
     from topobench.metrics.topology import betti_numbers
 
@@ -124,31 +124,31 @@ def phases(name: str, quick: bool) -> None:
         return out
 
     timed("dim 0: components (cc3d)", lambda: [bm._components(a.view(bool)) for a in (x8, y8)])
-    timed("dim 0: union-find passes", lambda: kernels.dim0_matched(u8, x8, y8))
+    timed("dim 0: union-find passes", lambda: _bm_kernels.dim0_matched(u8, x8, y8))
     flags3 = timed("dim 2: top cells' flags", lambda: [bm._cube_flags(a.view(bool))
                                                        for a in (x8, y8, u8)])
     flags = timed("dim 2: dual union-find passes",
-                  lambda: kernels.top_dim_counts(x8, y8, *flags3, True))[3]
+                  lambda: _bm_kernels.top_dim_counts(x8, y8, *flags3, True))[3]
     b1 = timed("dim 1: b1 of x, y, union",
                lambda: [betti_numbers(a, connectivity=6)[1] for a in (x8, y8, u8)])
-    act, vox = timed("dim 1: active voxels", lambda: kernels._active_voxels(u8))
-    timed("dim 1: merging faces near the union", lambda: kernels._flag_merging_faces(
+    act, vox = timed("dim 1: active voxels", lambda: _bm_reduction._active_voxels(u8))
+    timed("dim 1: merging faces near the union", lambda: _bm_reduction._flag_merging_faces(
         u8, act, np.zeros(u8.size + 1, dtype=np.int32), flags[2]))
     status = timed("dim 1: column status",
-                   lambda: kernels._column_status(u8, flags[2], vox, True))
+                   lambda: _bm_reduction._column_status(u8, flags[2], vox, True))
     n_ids = 3 * u8.size
     stats = np.zeros((3, 3), dtype=np.int64)
-    deaths, _ = timed("dim 1: reduction of the union", lambda: kernels._reduce(
-        u8, u8, status, vox, kernels._owner_array(n_ids), kernels._NONE, -1, b1[2], 2,
+    deaths, _ = timed("dim 1: reduction of the union", lambda: _bm_reduction._reduce(
+        u8, u8, status, vox, _bm_reduction._owner_array(n_ids), _bm_kernels._NONE, -1, b1[2], 2,
         stats[0]))
     want = np.zeros(n_ids, dtype=np.uint8)
     want[deaths] = 1
     for k, m in ((1, x8), (2, y8)):
         side = "xy"[k - 1]
         timed(f"dim 1: finite births of {side}",
-              lambda m=m, k=k: kernels._finite_births(m, flags[k - 1]))
-        timed(f"dim 1: image reduction of {side}", lambda m=m, k=k: kernels._reduce(
-            u8, m, status, vox, kernels._owner_array(n_ids), want, deaths.size, -1, 2,
+              lambda m=m, k=k: _bm_reduction._finite_births(m, flags[k - 1]))
+        timed(f"dim 1: image reduction of {side}", lambda m=m, k=k: _bm_reduction._reduce(
+            u8, m, status, vox, _bm_reduction._owner_array(n_ids), want, deaths.size, -1, 2,
             stats[k]))
     print(f"{name}: grid {'x'.join(map(str, u8.shape))}, {n_ids} squares, {vox.size} active "
           f"voxels, b1 x / y / union {b1}, {deaths.size} deaths")

@@ -17,11 +17,12 @@ vertex complex; with 8 / 26 the masks are first subdivided (the complex of close
 every cell of it a vertex of the ``2n + 1`` grid), which is the T-construction run through the same
 V-construction code.
 
-The kernels (``_bm_kernels``) follow the reference's union-find passes with the values restricted
-to {0, 1}: the passes that do not depend on the order are done on components (cc3d), the ones that
-do are replayed in the reference's order; dimension 1 of 3D masks is a column reduction over Z/2
-that visits only the squares within one voxel of the union (every other column is the constant
-grid's, known from its id) and skips columns known to reduce to zero (docs/metrics.md).
+The kernels (``_bm_kernels``, ``_bm_reduction``) follow the reference's passes with the values
+restricted to {0, 1}: the passes that do not depend on the order are done on components (cc3d),
+the ones that do are replayed in the reference's order; dimension 1 of 3D masks is a column
+reduction over Z/2 that visits only the squares within one voxel of the union (every other column
+is the constant grid's, known from its id) and skips columns known to reduce to zero
+(docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -41,11 +42,18 @@ __all__ = ["BettiMatchingError", "betti_matching_counts", "betti_matching_error"
 
 
 def _kernels():  # noqa: ANN202 - the module
-    """The compiled kernels, imported on first use: numba costs ~110 MiB and a second of import
-    time, which no other metric should pay."""
+    """The compiled union-find kernels, imported on first use: numba costs ~110 MiB and a second
+    of import time, which no other metric should pay."""
     from topobench.metrics import _bm_kernels
 
     return _bm_kernels
+
+
+def _reduction():  # noqa: ANN202 - the module
+    """The compiled column reductions of dimension 1 in 3D, imported on first use."""
+    from topobench.metrics import _bm_reduction
+
+    return _bm_reduction
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,7 @@ def _vertex_counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if min(x.shape) < 2:  # no top cells: nothing to merge in the dual, nothing to clear
         if ndim == 3:
             zero = np.zeros(x.size * 3, dtype=np.uint8)
-            m1, p1x, p1y = _kernels().dim1_counts_3d(x, y, [zero, zero, zero])
+            m1, p1x, p1y = _reduction().dim1_counts_3d(x, y, [zero, zero, zero])
             out[:, 1] = (m1, p1x - m1, p1y - m1)
         return out
     record = ndim == 3
@@ -157,7 +165,7 @@ def _vertex_counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     mt, px, py = res[:3]
     out[:, top] = (mt, px - mt, py - mt)
     if ndim == 3:
-        m1, p1x, p1y = _kernels().dim1_counts_3d(x, y, res[3])
+        m1, p1x, p1y = _reduction().dim1_counts_3d(x, y, res[3])
         out[:, 1] = (m1, p1x - m1, p1y - m1)
     return out
 
