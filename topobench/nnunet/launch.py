@@ -259,29 +259,17 @@ def train(
             f"nnU-Net v2 is needed for training ({exc}); install it with "
             "pip install \"topobench[nnunet]\""
         ) from exc
-    device = resolve_device(device)
-    if pretrained is not None and not Path(pretrained).is_file():
-        raise TopobenchError(f"{pretrained}: no such checkpoint file")
-
-    if isinstance(trainer, type):
-        cls, name = trainer, trainer.__name__
-    else:
-        name = resolve_trainer_name(
-            trainer=trainer, loss=loss, gamma=gamma, pretrained=pretrained,
-            finetune=finetune, epochs=epochs, iterations=iterations,
-        )
-        cls = None
-
-    request = TrainRequest(
-        trainer=name, dataset=str(dataset), configuration=configuration, fold=str(fold),
-        plans=plans, pretrained=None if pretrained is None else str(pretrained), device=device,
+    cls, request = _train_request(
+        dataset, configuration, fold, trainer=trainer, loss=loss, gamma=gamma,
+        pretrained=pretrained, finetune=finetune, epochs=epochs, iterations=iterations,
+        plans=plans, device=device,
     )
-    if torch.device(device).type == "cuda":
+    if torch.device(request.device).type == "cuda":
         torch.set_num_threads(1)  # as nnUNetv2_train: threads do not help a GPU run
     with serve_trainers(cls):
         run_training(
             str(dataset), configuration, str(fold),
-            trainer_class_name=name,
+            trainer_class_name=request.trainer,
             plans_identifier=plans,
             pretrained_weights=request.pretrained,
             num_gpus=1,
@@ -290,6 +278,40 @@ def train(
             only_run_validation=validation_only,
             disable_checkpointing=disable_checkpointing,
             val_with_best=val_best,
-            device=torch.device(device),
+            device=torch.device(request.device),
         )
     return request
+
+
+def _train_request(
+    dataset: str | int,
+    configuration: str,
+    fold: str | int,
+    *,
+    trainer: str | type | None,
+    loss: str,
+    gamma: float | None,
+    pretrained: str | Path | None,
+    finetune: bool | None,
+    epochs: int | None,
+    iterations: int | None,
+    plans: str,
+    device: str,
+) -> tuple[type | None, TrainRequest]:
+    """The trainer class to serve (None: nnU-Net looks the name up) and what :func:`train` runs."""
+    device = resolve_device(device)
+    if pretrained is not None and not Path(pretrained).is_file():
+        raise TopobenchError(f"{pretrained}: no such checkpoint file")
+    if isinstance(trainer, type):
+        cls, name = trainer, trainer.__name__
+    else:
+        name = resolve_trainer_name(
+            trainer=trainer, loss=loss, gamma=gamma, pretrained=pretrained,
+            finetune=finetune, epochs=epochs, iterations=iterations,
+        )
+        cls = None
+    request = TrainRequest(
+        trainer=name, dataset=str(dataset), configuration=configuration, fold=str(fold),
+        plans=plans, pretrained=None if pretrained is None else str(pretrained), device=device,
+    )
+    return cls, request
