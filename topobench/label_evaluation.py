@@ -19,7 +19,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,8 +174,9 @@ def _mapped(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int) -> Ite
     if workers <= 1 or len(tasks) <= 1:
         yield from map(fn, tasks)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-        yield from pool.map(fn, tasks)
+    from topobench.evaluate.backends import map_in_pool
+
+    yield from map_in_pool(fn, tasks, workers)
 
 
 def _resolve_workers(workers: int | None) -> int:

@@ -136,3 +136,17 @@ def test_bad_cases_are_rows_with_an_error(png_folders: dict[str, Path]) -> None:
     assert bad["error"].str.contains("shape").all() and bad["dice"].isna().all()
     with pytest.raises(InvalidParameterError, match="threshold"):
         evaluate_folders(png_folders["pred"], png_folders["gt"], labels=[1], threshold=0.5)
+
+
+def test_engine_pool_gives_the_rows_of_one_process_in_case_order(png_folders, tmp_path):
+    """workers=2 runs the cases in the engine's process pool: same rows, same order."""
+    frames = [
+        evaluate_folders(png_folders["pred"], png_folders["gt"], labels=[1, 2], metrics=METRICS,
+                         workers=w).drop(columns="seconds")
+        for w in (1, 2)
+    ]
+    assert frames[0].equals(frames[1])
+    assert list(frames[1]["case"]) == [f"case_{i}" for i in range(3) for _ in range(3)]
+    reports = [run_label_evaluation(png_folders["pred"], png_folders["gt"], tmp_path / f"o{w}",
+                                    labels=[1, 2], metrics=METRICS, workers=w) for w in (1, 2)]
+    assert reports[0].summary["labels"] == reports[1].summary["labels"]

@@ -1,8 +1,10 @@
 """Backends: where the per-case task (:func:`~topobench.evaluate.case.evaluate_pair`) runs.
 
 - :func:`serial`: in this process, one case after another;
-- :func:`process_pool`: a pool of worker processes (forkserver) with a bounded number of cases
-  in flight; the workers end with this process, even when it is killed;
+- :func:`process_pool`: a pool of worker processes (forks, or a forkserver) with a bounded number
+  of cases in flight; the workers end with this process, even when it is killed;
+- :func:`map_in_pool`: the same pool for another per-case function, results in task order (the
+  label-map runner);
 - :func:`dask`: a Dask cluster (an address, or ``"local"``).
 
 Each yields a :class:`~topobench.evaluate.case.CaseResult` per task as the cases finish (in any
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from topobench.errors import TopobenchError
 from topobench.evaluate.case import CaseResult, CaseTask, _reason, evaluate_pair, import_readers
 
-__all__ = ["available_cores", "dask", "process_pool", "serial", "start_method"]
+__all__ = ["available_cores", "dask", "map_in_pool", "process_pool", "serial", "start_method"]
 
 
 def available_cores() -> int:
@@ -109,8 +112,8 @@ class _Pool:
             initargs=(self._death_r, inherited),
         )
 
-    def submit(self, task: CaseTask) -> Any:
-        return self._executor.submit(evaluate_pair, task)
+    def submit(self, task: CaseTask, fn: Any = evaluate_pair) -> Any:
+        return self._executor.submit(fn, task)
 
     def restart(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -201,6 +204,30 @@ def process_pool(tasks: Iterator[CaseTask], workers: int) -> Iterator[CaseResult
     returns; the iterator's ``close()`` shuts the pool down (call it however the loop ends).
     """
     return _PoolResults(tasks, workers)
+
+
+def map_in_pool(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int) -> Iterator[Any]:
+    """``map(fn, tasks)`` in this engine's process pool (workers end with this process), in the
+    order of ``tasks``, with at most ``2 * workers`` tasks in flight.
+
+    For per-case tasks other than :func:`~topobench.evaluate.case.evaluate_pair` (the label-map
+    runner's); ``fn`` must be importable by the workers. A worker that dies raises
+    ``BrokenProcessPool``, as :meth:`concurrent.futures.Executor.map` does.
+    """
+    pool = _Pool(max(1, min(workers, len(tasks))))
+    try:
+        pending: deque[Any] = deque()
+        remaining = iter(tasks)
+        for task in itertools.islice(remaining, 2 * pool.workers):
+            pending.append(pool.submit(task, fn))
+        while pending:
+            result = pending.popleft().result()
+            task = next(remaining, None)
+            if task is not None:
+                pending.append(pool.submit(task, fn))
+            yield result
+    finally:
+        pool.close()
 
 
 def dask(
