@@ -317,7 +317,8 @@ def top_dim_counts(
     ``x, y``: uint8 masks (2D or 3D); ``cube_*``: uint8 flags "all corners inside" of every top
     cell of x, y and their union, flattened in C order. With ``record`` (3D only) also the
     value-0 faces that merge two sets in the passes of x, y and the union (uint8 per square id):
-    squares whose column reduces to zero, which the dimension-1 reductions skip.
+    squares whose column reduces to zero, which the dimension-1 reductions skip; and b2 of the
+    union (its cavities: bounded components of the complement, dual connectivity).
     """
     u = x | y
     ndim = x.ndim
@@ -344,9 +345,12 @@ def top_dim_counts(
     old_u = keys_u.copy()
     dummy = keys_u.copy()
     merged = np.zeros(n_ids, dtype=np.uint8)
-    _phase_a(u3, _complement_labels(u), parent, old_u, dummy, ndim)
+    labels_u = _complement_labels(u)
+    cavities_u = int(labels_u.max()) - 1  # the padded complement's components but the outer one
+    _phase_a(u3, labels_u, parent, old_u, dummy, ndim)
+    del labels_u
     matched = _phase_b(u3, parent, old_u, dummy, marks[0], marks[1], ndim, 1, merged, record)
     flags.append(merged)
     if record:
-        return int(matched), int(pairs[0]), int(pairs[1]), flags
+        return int(matched), int(pairs[0]), int(pairs[1]), flags, int(cavities_u)
     return int(matched), int(pairs[0]), int(pairs[1])

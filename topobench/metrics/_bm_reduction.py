@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from topobench.metrics._bm_kernels import _NONE, _faces3, _find0, _jit, _union_edges
-from topobench.metrics.topology import betti_numbers
+from topobench.metrics._bm_kernels import _NONE, _faces3, _find0, _jit
+from topobench.metrics.topology import _euler_validated, betti_numbers, count_components
 
 # ---------------------------------------------------------------------------------------------
 # Dimension 1 of 3D masks: column reductions over Z/2 (squares are columns, edges rows).
@@ -457,6 +457,36 @@ def _owner_array(n_ids: int) -> np.ndarray:
 
 
 
+@_jit
+def _cycle_edges(m, vox, parent, cycles):
+    """:func:`_union_edges` at level 0 with ``cycles`` and no flags, visiting only the voxels of
+    ``m`` (``vox``: their sorted flat indices), the only ones with value-0 edges: the same unions
+    in the same order."""
+    s0, s1, s2 = m.shape
+    flat = m.ravel()
+    sxy = s1 * s2
+    for i in range(vox.shape[0]):
+        v = vox[i]
+        z = v % s2
+        y = (v // s2) % s1
+        x = v // sxy
+        for t in range(3):
+            if t == 0:
+                w = v + sxy if x + 1 < s0 else -1
+            elif t == 1:
+                w = v + s2 if y + 1 < s1 else -1
+            else:
+                w = v + 1 if z + 1 < s2 else -1
+            if w < 0 or flat[w] == 0:
+                continue
+            a = _find0(parent, v)
+            b = _find0(parent, w)
+            if a == b:
+                cycles[v * 3 + t] = 1
+                continue
+            parent[b] = a + 1
+
+
 def _finite_births(m8: np.ndarray, merged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """What decides the births of the finite 1-dimensional pairs of ``1 - m``: ``(cycles,
     owner)``; value-0 edge ``e`` is one iff ``cycles[e] and owner[e] == _NO_OWNER``.
@@ -467,21 +497,30 @@ def _finite_births(m8: np.ndarray, merged: np.ndarray) -> tuple[np.ndarray, np.n
     """
     n_ids = m8.size * 3
     cycles = np.zeros(n_ids, dtype=np.uint8)
-    _union_edges(m8, 0, np.zeros(m8.size, dtype=np.int32), _NONE, _NONE, cycles)
-    owner = _owner_array(n_ids)
     vox = np.flatnonzero(m8.ravel()).astype(np.int64)
+    _cycle_edges(m8, vox, np.zeros(m8.size, dtype=np.int32), cycles)
+    owner = _owner_array(n_ids)
     _reduce(m8, m8, _column_status(m8, merged, vox, False), vox, owner, _NONE, -1, 0, 1,
             np.zeros(3, dtype=np.int64))
     return cycles, owner
 
 
+def _b1(m8: np.ndarray, b0: int, b2: int) -> int:
+    """b1 of the vertex complex of ``m8`` (6-connectivity) from its b0 and b2: the Euler
+    characteristic is ``b0 - b1 + b2``."""
+    return b0 + b2 - _euler_validated(m8.view(bool), 6)
+
+
 def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
-                   stats: np.ndarray | None = None) -> tuple[int, int, int]:
+                   stats: np.ndarray | None = None,
+                   known: tuple[int, int, int, int, int] | None = None) -> tuple[int, int, int]:
     """(matched, finite pairs of x, finite pairs of y) in dimension 1 of 3D masks.
 
     ``flags``: the merge flags of x, y and their union from :func:`top_dim_counts`; ``stats``
     (int64, shape (3, 3), optional) receives :func:`_reduce`'s counters of the comparison's
-    reduction and of the two image reductions.
+    reduction and of the two image reductions. ``known`` (optional): ``(b0 of x, b2 of x, b0 of
+    y, b2 of y, b2 of the union)`` (6-connectivity), computed already by the other dimensions'
+    passes; each b1 then costs one Euler characteristic instead of two labellings.
 
     The comparison's finite pairs come from reducing its squares (comparison order) against its
     edges; the image of each input is the same reduction with the rows in that input's order.
@@ -490,11 +529,17 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
     """
     # the finite pairs of each mask and of the comparison: b1 of their vertex complexes
     x8, y8 = (np.ascontiguousarray(a, dtype=bool).view(np.uint8) for a in (x, y))
-    nx, ny = (betti_numbers(a, connectivity=6)[1] for a in (x8, y8))
+    if known is None:
+        nx, ny = (betti_numbers(a, connectivity=6)[1] for a in (x8, y8))
+    else:
+        nx, ny = _b1(x8, known[0], known[1]), _b1(y8, known[2], known[3])
     if nx == 0 or ny == 0:
         return 0, nx, ny
     u8 = x8 | y8
-    n_u = betti_numbers(u8, connectivity=6)[1]
+    if known is None:
+        n_u = betti_numbers(u8, connectivity=6)[1]
+    else:
+        n_u = _b1(u8, count_components(u8.view(bool), 6), known[4])
     if n_u == 0:
         return 0, nx, ny
     if stats is None:

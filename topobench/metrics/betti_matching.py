@@ -164,8 +164,9 @@ def _vertex_counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     res = _kernels().top_dim_counts(x8, y8, _cube_flags(x), _cube_flags(y), _cube_flags(u), record)
     mt, px, py = res[:3]
     out[:, top] = (mt, px - mt, py - mt)
-    if ndim == 3:
-        m1, p1x, p1y = _reduction().dim1_counts_3d(x, y, res[3])
+    if ndim == 3:  # b0 of x and y are their components, b2 their finite top-dimension pairs
+        m1, p1x, p1y = _reduction().dim1_counts_3d(x, y, res[3],
+                                                   known=(nx, px, ny, py, res[4]))
         out[:, 1] = (m1, p1x - m1, p1y - m1)
     return out
 
