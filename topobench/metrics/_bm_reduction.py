@@ -553,18 +553,24 @@ def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list,
     status = _column_status(u8, merged, vox, True)
     death_ids, _ = _reduce(u8, u8, status, vox, _owner_array(n_ids), _NONE, -1, n_u, 2,
                            stats[0])
-    want = np.zeros(n_ids, dtype=np.uint8)
-    want[death_ids] = 1
-
-    def image(k: int) -> np.ndarray:
-        """Which deaths the image of mask k sends to the birth of one of its finite pairs."""
+    def image(k: int, wanted: np.ndarray) -> np.ndarray:
+        """Which deaths the image of mask k sends to the birth of one of its finite pairs, of the
+        ``wanted`` ones (bool per death; the others are False)."""
         m8 = (x8, y8)[k]
         cycles, owner = _finite_births(m8, flags[k])
+        want = np.zeros(n_ids, dtype=np.uint8)
+        want[death_ids[wanted]] = 1
         squares, pivots = _reduce(u8, m8, status, vox, _owner_array(n_ids), want,
-                                  death_ids.size, -1, 2, stats[k + 1])
+                                  int(wanted.sum()), -1, 2, stats[k + 1])
         hit = np.zeros(death_ids.size, dtype=bool)
         hit[np.searchsorted(death_ids, squares)] = (cycles[pivots] != 0) & (
             owner[pivots] == _NO_OWNER)
         return hit
 
-    return int((image(0) & image(1)).sum()), nx, ny
+    # death_ids are in column order (sorted); a death missed by x's image is unmatched whatever
+    # y's image does, so y's reduction only needs to reach the last death x's image hits (a
+    # column's reduction does not depend on which columns are recorded)
+    hit_x = image(0, np.ones(death_ids.size, dtype=bool))
+    if not hit_x.any():
+        return 0, nx, ny
+    return int((hit_x & image(1, hit_x)).sum()), nx, ny
