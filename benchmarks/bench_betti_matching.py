@@ -106,7 +106,6 @@ def phases(name: str, quick: bool) -> None:
     """Process CPU seconds of each phase of ``betti_matching_counts`` on one 3D case."""
     from topobench.metrics import _bm_kernels, _bm_reduction
     from topobench.metrics import betti_matching as bm
-    from topobench.metrics.topology import betti_numbers
 
     pred, target, conn = make_case(name, quick)
     if pred.ndim != 3:
@@ -123,14 +122,17 @@ def phases(name: str, quick: bool) -> None:
         rows.append((label, time.process_time() - c0))
         return out
 
-    timed("dim 0: components (cc3d)", lambda: [bm._components(a.view(bool)) for a in (x8, y8)])
+    b0 = timed("dim 0: components (cc3d)",
+               lambda: [bm._components(a.view(bool)) for a in (x8, y8)])
     timed("dim 0: union-find passes", lambda: _bm_kernels.dim0_matched(u8, x8, y8))
     flags3 = timed("dim 2: top cells' flags", lambda: [bm._cube_flags(a.view(bool))
                                                        for a in (x8, y8, u8)])
-    flags = timed("dim 2: dual union-find passes",
-                  lambda: _bm_kernels.top_dim_counts(x8, y8, *flags3, True))[3]
-    b1 = timed("dim 1: b1 of x, y, union",
-               lambda: [betti_numbers(a, connectivity=6)[1] for a in (x8, y8, u8)])
+    top = timed("dim 2: dual union-find passes",
+                lambda: _bm_kernels.top_dim_counts(x8, y8, *flags3, True))
+    flags = top[3]
+    b1 = timed("dim 1: b1 of x, y, union (Euler char.)", lambda: [
+        _bm_reduction._b1(x8, b0[0], top[1]), _bm_reduction._b1(y8, b0[1], top[2]),
+        _bm_reduction._b1(u8, bm._components(u8.view(bool)), top[4])])
     act, vox = timed("dim 1: active voxels", lambda: _bm_reduction._active_voxels(u8))
     timed("dim 1: merging faces near the union", lambda: _bm_reduction._flag_merging_faces(
         u8, act, np.zeros(u8.size + 1, dtype=np.int32), flags[2]))
