@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from functools import cache
 from itertools import product
 from pathlib import Path
@@ -286,21 +287,27 @@ def bench_vessap(quick: bool) -> None:
     inputs = (pred.nbytes + target.nbytes) / 2**20
     print(f"== vessap protocol on the VesSAP label {'x'.join(map(str, target.shape))} "
           f"(child process; inputs {inputs:.0f} MiB) ==")
+    for workers, r in _in_child(_CHILD_VESSAP, pred, target, (2, 1)):
+        print(f"threads={workers}: {r['seconds']:.1f} s ({r['cpu_s']:.1f} s CPU), peak RSS "
+              f"{r['peak_mib']:.0f} MiB "
+              f"({r['peak_mib'] / inputs:.2f}x the inputs; {r['before_mib']:.0f} MiB with "
+              f"the inputs loaded, so evaluation adds {r['peak_mib'] - r['before_mib']:.0f} "
+              f"MiB = {(r['peak_mib'] - r['before_mib']) / inputs:.2f}x); "
+              + ", ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items()))
+
+
+def _in_child(script: str, pred: np.ndarray, target: np.ndarray,
+              threads: tuple[int, ...]) -> Iterator[tuple[int, dict]]:
+    """Run ``script`` (argv: pred.npy, target.npy, threads) in a fresh process per thread
+    count, the volumes saved once; yield each count with the JSON its last line prints."""
     with tempfile.TemporaryDirectory() as tmp:
         pp, tp = Path(tmp) / "pred.npy", Path(tmp) / "target.npy"
         np.save(pp, pred)
         np.save(tp, target)
-        del pred, target
-        for workers in (2, 1):
-            out = subprocess.run([sys.executable, "-c", _CHILD_VESSAP, str(pp), str(tp),
-                                  str(workers)], capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"threads={workers}: {r['seconds']:.1f} s ({r['cpu_s']:.1f} s CPU), peak RSS "
-                  f"{r['peak_mib']:.0f} MiB "
-                  f"({r['peak_mib'] / inputs:.2f}x the inputs; {r['before_mib']:.0f} MiB with "
-                  f"the inputs loaded, so evaluation adds {r['peak_mib'] - r['before_mib']:.0f} "
-                  f"MiB = {(r['peak_mib'] - r['before_mib']) / inputs:.2f}x); "
-                  + ", ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items()))
+        for workers in threads:
+            out = subprocess.run([sys.executable, "-c", script, str(pp), str(tp), str(workers)],
+                                 capture_output=True, text=True, check=True)
+            yield workers, json.loads(out.stdout.strip().splitlines()[-1])
 
 
 _CHILD = """
@@ -355,27 +362,19 @@ def bench_cld(quick: bool, structures: tuple[str, ...] = ("tubes", "sheets"),
         pred, target = cld_volumes(structure, shape)
         print(f"(synthetic volumes made in {time.perf_counter() - t:.0f} s, "
               f"foreground {target.mean() * 100:.2f}%)")
-        with tempfile.TemporaryDirectory() as tmp:
-            pp, tp = Path(tmp) / "pred.npy", Path(tmp) / "target.npy"
-            np.save(pp, pred)
-            np.save(tp, target)
-            del pred, target
-            results = {}
-            for workers in threads:
-                out = subprocess.run(
-                    [sys.executable, "-c", _CHILD, str(pp), str(tp), str(workers)],
-                    capture_output=True, text=True, check=True,
-                )
-                results[workers] = r = json.loads(out.stdout.strip().splitlines()[-1])
-                print(f"threads={workers}: {r['seconds']:.1f} s ({r['cpu_s']:.1f} s CPU), peak "
-                      f"RSS {r['peak_gib']:.2f} GiB; skeleton stage {r['skeleton_s']:.1f} s "
-                      f"({r['skeleton_cpu_s']:.1f} s CPU): total / skeleton stage "
-                      f"{r['seconds'] / r['skeleton_s']:.2f}x wall, "
-                      f"{r['cpu_s'] / r['skeleton_cpu_s']:.2f}x CPU; "
-                      + ", ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items()))
-            if 1 in results and 2 in results:
-                ratio = results[1]["seconds"] / results[2]["seconds"]
-                print(f"ratio 1 thread / 2 threads: {ratio:.2f}x")
+        results = {}
+        for workers, r in _in_child(_CHILD, pred, target, threads):
+            results[workers] = r
+            print(f"threads={workers}: {r['seconds']:.1f} s ({r['cpu_s']:.1f} s CPU), peak "
+                  f"RSS {r['peak_gib']:.2f} GiB; skeleton stage {r['skeleton_s']:.1f} s "
+                  f"({r['skeleton_cpu_s']:.1f} s CPU): total / skeleton stage "
+                  f"{r['seconds'] / r['skeleton_s']:.2f}x wall, "
+                  f"{r['cpu_s'] / r['skeleton_cpu_s']:.2f}x CPU; "
+                  + ", ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items()))
+        del pred, target
+        if 1 in results and 2 in results:
+            ratio = results[1]["seconds"] / results[2]["seconds"]
+            print(f"ratio 1 thread / 2 threads: {ratio:.2f}x")
 
 
 def bench_thinning(quick: bool) -> None:

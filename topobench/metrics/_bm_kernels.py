@@ -17,14 +17,10 @@ import numpy as np
 try:  # pragma: no cover - exercised by whichever environment runs the tests
     from numba import njit as _njit
 
-    HAVE_NUMBA = True
-
     def _jit(fn):
         return _njit(cache=True, nogil=True)(fn)
 
 except ImportError:  # pragma: no cover
-    HAVE_NUMBA = False
-
     def _jit(fn):
         return fn
 

@@ -71,7 +71,6 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "value",
     "decimals",
 )
-TEXT_COLUMNS: tuple[str, ...] = tuple(c for c in TIDY_COLUMNS if c not in NUMERIC_COLUMNS)
 
 #: Display name of the pretraining model's predictions (the paper's "nnU-Net" row).
 PRETRAINED_METHOD = "nnU-Net"
