@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from topobench import __version__
+from topobench.atomic import atomic_write_text
 from topobench.errors import InvalidMaskError, InvalidParameterError, TopobenchError
-from topobench.evaluate.store import atomic_write_text, rewrite_csv
+from topobench.evaluate.store import rewrite_csv
 from topobench.evaluate.summary import statistics
 from topobench.metrics import METRIC_NAMES, Protocol, resolve_protocol
 from topobench.metrics.distance import resolve_spacing

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from topobench.atomic import atomic_write_text
 from topobench.catalog import RUN_FORMAT, RUN_FORMATS_READ
 from topobench.errors import InvalidParameterError, ReadError
 
@@ -318,33 +318,9 @@ def _record_problem(values: Mapping[str, Any]) -> str | None:
 
 
 def write_run_record(path: str | Path, record: RunRecord) -> None:
-    """Write ``record`` as JSON to ``path`` atomically (temporary file, fsync, rename).
-
-    A reader sees the old file or the new one, never a part; the new one survives a power
-    loss once this returns.
-    """
-    path = Path(path)
-    text = json.dumps(record.to_dict(), indent=2, allow_nan=False) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:  # make the rename itself durable (not possible on every platform)
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Write ``record`` as JSON to ``path`` atomically (:func:`topobench.atomic.atomic_write_text`:
+    temporary file, fsync, rename); a reader sees the old file or the new one, never a part."""
+    atomic_write_text(path, json.dumps(record.to_dict(), indent=2, allow_nan=False) + "\n")
 
 
 def read_run_record(path: str | Path) -> RunRecord:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from topobench.atomic import atomic_write_text
 from topobench.errors import InvalidParameterError
 from topobench.evaluate.case import CaseResult, source_names
 from topobench.evaluate.errors import DiskFullError, OutputError, ResumeError
@@ -34,7 +35,6 @@ __all__ = [
     "SUMMARY_FILE",
     "CaseStore",
     "LineLog",
-    "atomic_write_text",
     "read_rows",
     "rewrite_csv",
     "write_json_atomic",
@@ -52,21 +52,6 @@ INPUT_COLUMNS = ("case", "pred", "target", "pred_fingerprint", "target_fingerpri
 # --------------------------------------------------------------------------------------------
 # Whole files, atomically
 # --------------------------------------------------------------------------------------------
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Replace ``path`` by ``text`` atomically: a temporary file beside it, fsync, rename.
-
-    A reader sees the old content or the new one, never a part; after a crash the file is
-    whole. The one whole-file writer of the evaluation drivers.
-    """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

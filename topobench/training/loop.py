@@ -19,7 +19,7 @@ closed form is kept so that runs stay bit for bit what they were and equal nnU-N
 
 from __future__ import annotations
 
-import os
+import io
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from topobench.atomic import atomic_write_bytes
 from topobench.training.data import PatchSampler
 from topobench.training.loader import PHASE_ID, PhaseBatches, phase_batches
 
@@ -93,10 +94,11 @@ def poly_lr(epochs: int, exponent: float = 0.9) -> Callable[[int], float]:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file and rename it, so a kill never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` through :func:`topobench.atomic.atomic_write_bytes`: a kill never leaves
+    half a file."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _make_optimizer(model: nn.Module, s: PhaseSettings) -> torch.optim.Optimizer:

@@ -8,6 +8,7 @@ A run directory holds ``run.json`` (a :class:`topobench.run_record.RunRecord`), 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 
+from topobench.atomic import atomic_write_text
 from topobench.errors import TopobenchError
 from topobench.run_record import RunRecord, write_run_record
 from topobench.training.config import NOT_COMPARED_ON_RESUME, PATH_OPTIONS, TrainConfig
@@ -108,14 +110,13 @@ def changed_options(stored: dict[str, Any], mine: dict[str, Any]) -> list[tuple[
 
 def write_log(path: Path, rows: list[dict]) -> None:
     """``log.csv``: ``epoch, phase, loss, seconds, lr``, one row per finished epoch."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["epoch", "phase", "loss", "seconds", "lr"])
-        w.writeheader()
-        for r in rows:
-            w.writerow({"epoch": r["epoch"], "phase": r["phase"], "loss": f"{r['loss']:.6g}",
-                        "seconds": f"{r['seconds']:.4f}", "lr": f"{r['lr']:.6g}"})
-    tmp.replace(path)
+    f = io.StringIO()
+    w = csv.DictWriter(f, fieldnames=["epoch", "phase", "loss", "seconds", "lr"])
+    w.writeheader()
+    for r in rows:
+        w.writerow({"epoch": r["epoch"], "phase": r["phase"], "loss": f"{r['loss']:.6g}",
+                    "seconds": f"{r['seconds']:.4f}", "lr": f"{r['lr']:.6g}"})
+    atomic_write_text(path, f.getvalue())
 
 
 def load_pretrained(path: Path) -> dict:
