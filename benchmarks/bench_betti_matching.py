@@ -18,8 +18,7 @@ process capped at ``--mem-gib`` / ``--ref-mem-gib`` of address space, so that a 
 that needs more memory fails alone (reported as such). topobench's numba kernels are compiled
 (or loaded from the cache) before its timed run.
 
-``--phases`` times topobench's phases one by one on the cases named (3D, in this process) and
-prints the dimension-1 reductions' counters: columns, columns needing no addition, additions.
+``--phases`` times topobench's phases one by one on the cases named (3D, in this process).
 
 Cases: 2D 1024x1024 tubes (connectivity 4 and 8), 3D 64x256x256 tubes (6 and 26; with 26 the
 subdivided grid has 34M vertices), 3D 32x128x128 tubes (26, small enough for the reference), and
@@ -104,7 +103,7 @@ def run_case(name: str, quick: bool, which: str) -> dict:
 
 def phases(name: str, quick: bool) -> None:
     """Process CPU seconds of each phase of ``betti_matching_counts`` on one 3D case."""
-    from topobench.metrics import _bm_kernels, _bm_reduction
+    from topobench.metrics import _bm_kernels, _bm_linking
     from topobench.metrics import betti_matching as bm
 
     pred, target, conn = make_case(name, quick)
@@ -124,41 +123,27 @@ def phases(name: str, quick: bool) -> None:
 
     b0 = timed("dim 0: components (cc3d)",
                lambda: [bm._components(a.view(bool)) for a in (x8, y8)])
-    timed("dim 0: union-find passes", lambda: _bm_kernels.dim0_matched(u8, x8, y8))
+    timed("dim 0: matched merges", lambda: _bm_kernels.dim0_matched(u8, x8, y8))
     flags3 = timed("dim 2: top cells' flags", lambda: [bm._cube_flags(a.view(bool))
                                                        for a in (x8, y8, u8)])
     top = timed("dim 2: dual union-find passes",
                 lambda: _bm_kernels.top_dim_counts(x8, y8, *flags3, True))
     flags = top[3]
     b1 = timed("dim 1: b1 of x, y, union (Euler char.)", lambda: [
-        _bm_reduction._b1(x8, b0[0], top[1]), _bm_reduction._b1(y8, b0[1], top[2]),
-        _bm_reduction._b1(u8, bm._components(u8.view(bool)), top[4])])
-    act, vox = timed("dim 1: active voxels", lambda: _bm_reduction._active_voxels(u8))
-    timed("dim 1: merging faces near the union", lambda: _bm_reduction._flag_merging_faces(
-        u8, act, np.zeros(u8.size + 1, dtype=np.int32), flags[2]))
-    status = timed("dim 1: column status",
-                   lambda: _bm_reduction._column_status(u8, flags[2], vox, True))
-    n_ids = 3 * u8.size
-    stats = np.zeros((3, 3), dtype=np.int64)
-    deaths, _ = timed("dim 1: reduction of the union", lambda: _bm_reduction._reduce(
-        u8, u8, status, vox, _bm_reduction._owner_array(n_ids), _bm_kernels._NONE, -1, b1[2], 2,
-        stats[0]))
-    want = np.zeros(n_ids, dtype=np.uint8)
-    want[deaths] = 1
-    for k, m in ((1, x8), (2, y8)):
-        side = "xy"[k - 1]
-        timed(f"dim 1: finite births of {side}",
-              lambda m=m, k=k: _bm_reduction._finite_births(m, flags[k - 1]))
-        timed(f"dim 1: image reduction of {side}", lambda m=m, k=k: _bm_reduction._reduce(
-            u8, m, status, vox, _bm_reduction._owner_array(n_ids), want, deaths.size, -1, 2,
-            stats[k]))
-    print(f"{name}: grid {'x'.join(map(str, u8.shape))}, {n_ids} squares, {vox.size} active "
-          f"voxels, b1 x / y / union {b1}, {deaths.size} deaths")
+        _bm_linking._b1(x8, b0[0], top[1]), _bm_linking._b1(y8, b0[1], top[2]),
+        _bm_linking._b1(u8, bm._components(u8.view(bool)), top[4])])
+    labels = [timed(f"dim 1: basis cycles of {side}", lambda m=m, f=f: _bm_linking.class_labels(m, f))
+              for side, m, f in (("x", x8, flags[0]), ("y", y8, flags[1]))]
+    (kx, ix, lx), (ky, iy, ly) = labels
+    words = lx.shape[1] + ly.shape[1]
+    wtag = (0,) * (1 << (words - 1).bit_length())
+    matched = timed("dim 1: linking sweep", lambda: _bm_linking.linking_sweep(
+        u8, ix, lx, kx, iy, ly, ky, wtag)) if kx and ky else 0
+    print(f"{name}: grid {'x'.join(map(str, u8.shape))}, b1 x / y / union {b1}, "
+          f"{ix.size} / {iy.size} labelled edges, {matched} matched in dimension 1")
     for label, sec in rows:
         print(f"  {label:38} {sec:7.2f} s CPU")
     print(f"  {'sum':38} {sum(sec for _, sec in rows):7.2f} s CPU")
-    print(f"  reductions (columns, needing no addition, additions) union / x / y: "
-          f"{stats.tolist()}")
 
 
 def child(name: str, quick: bool, which: str, mem_gib: float, timeout: float) -> dict:

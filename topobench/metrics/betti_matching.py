@@ -49,11 +49,11 @@ def _kernels():  # noqa: ANN202 - the module
     return _bm_kernels
 
 
-def _reduction():  # noqa: ANN202 - the module
-    """The compiled column reductions of dimension 1 in 3D, imported on first use."""
-    from topobench.metrics import _bm_reduction
+def _dim1():  # noqa: ANN202 - the module
+    """The compiled kernels of dimension 1 in 3D, imported on first use."""
+    from topobench.metrics import _bm_linking
 
-    return _bm_reduction
+    return _bm_linking
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _vertex_counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if min(x.shape) < 2:  # no top cells: nothing to merge in the dual, nothing to clear
         if ndim == 3:
             zero = np.zeros(x.size * 3, dtype=np.uint8)
-            m1, p1x, p1y = _reduction().dim1_counts_3d(x, y, [zero, zero, zero])
+            m1, p1x, p1y = _dim1().dim1_counts_3d(x, y, [zero, zero, zero], (nx, 0, ny, 0, 0))
             out[:, 1] = (m1, p1x - m1, p1y - m1)
         return out
     record = ndim == 3
@@ -165,8 +165,7 @@ def _vertex_counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     mt, px, py = res[:3]
     out[:, top] = (mt, px - mt, py - mt)
     if ndim == 3:  # b0 of x and y are their components, b2 their finite top-dimension pairs
-        m1, p1x, p1y = _reduction().dim1_counts_3d(x, y, res[3],
-                                                   known=(nx, px, ny, py, res[4]))
+        m1, p1x, p1y = _dim1().dim1_counts_3d(x, y, res[3], (nx, px, ny, py, res[4]))
         out[:, 1] = (m1, p1x - m1, p1y - m1)
     return out
 
