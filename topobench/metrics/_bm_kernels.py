@@ -52,66 +52,62 @@ def _find0(par, x):
 
 
 @_jit
-def _union_edges(m, level, parent, hx, hy, cycles):
-    """One pass of the vertex union-find over the edges of a grid, in index order.
-
-    ``m``: uint8 mask (2D masks as shape ``(1, H, W)``); ``level`` 0: the edges with both ends in
-    ``m``, level 1: all the others; ``parent``: :func:`_find0`'s encoding (zeros: singletons).
-    With flags ``hx``, ``hy`` (uint8 per vertex, or-ed into the surviving root; empty arrays:
-    none), returns the number of unions of two sets that both carry
-    both flags. With ``cycles`` (uint8 per edge id; empty: not recorded), marks the edges whose
-    ends are in one set already.
-    """
-    s0, s1, s2 = m.shape
-    flat = m.ravel()
-    flags = hx.shape[0] > 0
-    record = cycles.shape[0] > 0
-    both = 0
+def _merge_times(labels, in_x, in_y, n):
+    """Per component of the union (``labels`` 1..n, 3D; 0: background): whether it holds a
+    prediction / target voxel, and the id of the first value-1 edge that reaches it (-1 for the
+    component of vertex 0): the smallest id of an edge from a background voxel before one of its
+    voxels along an axis."""
+    s0, s1, s2 = labels.shape
+    has_x = np.zeros(n + 1, dtype=np.uint8)
+    has_y = np.zeros(n + 1, dtype=np.uint8)
+    first = np.full(n + 1, np.iinfo(np.int64).max, dtype=np.int64)
     for x in range(s0):
         for y in range(s1):
             for z in range(s2):
-                v = (x * s1 + y) * s2 + z
-                if level == 0 and flat[v] == 0:
+                c = labels[x, y, z]
+                if c == 0:
                     continue
-                for t in range(3):
-                    if t == 0:
-                        w = v + s1 * s2 if x + 1 < s0 else -1
-                    elif t == 1:
-                        w = v + s2 if y + 1 < s1 else -1
-                    else:
-                        w = v + 1 if z + 1 < s2 else -1
-                    if w < 0 or (flat[v] != 0 and flat[w] != 0) != (level == 0):
-                        continue
-                    a = _find0(parent, v)
-                    b = _find0(parent, w)
-                    if a == b:
-                        if record:
-                            cycles[v * 3 + t] = 1
-                        continue
-                    if flags:
-                        if hx[a] and hx[b] and hy[a] and hy[b]:
-                            both += 1
-                        hx[a] |= hx[b]
-                        hy[a] |= hy[b]
-                    parent[b] = a + 1
-    return both
-
-
-_NONE = np.zeros(0, dtype=np.uint8)
+                has_x[c] |= in_x[x, y, z]
+                has_y[c] |= in_y[x, y, z]
+                v = (x * s1 + y) * s2 + z
+                if v == 0:
+                    first[c] = -1
+                if x >= 1 and labels[x - 1, y, z] == 0:
+                    first[c] = min(first[c], 3 * (v - s1 * s2))
+                if y >= 1 and labels[x, y - 1, z] == 0:
+                    first[c] = min(first[c], 3 * (v - s2) + 1)
+                if z >= 1 and labels[x, y, z - 1] == 0:
+                    first[c] = min(first[c], 3 * (v - 1) + 2)
+    return has_x, has_y, first
 
 
 def dim0_matched(in_u: np.ndarray, in_x: np.ndarray, in_y: np.ndarray) -> int:
     """Matched 0-dimensional pairs (components), 3D arrays (2D masks as shape ``(1, H, W)``).
 
-    ``in_u = in_x | in_y`` (uint8). Edges between two union vertices have value 0 and only build
-    the union's components; the remaining edges (value 1) are processed in index order, and a
-    merge of two sets that both hold a prediction and a target vertex is one matched pair.
+    ``in_u = in_x | in_y`` (uint8). The reference's union-find takes the value-0 edges first
+    (they build the union's components) and then every other edge in index order; a merge of two
+    sets that both hold a prediction and a target voxel is one matched pair. That pass has a
+    closed form: when edge ``e = (v, v + e_t)`` comes, ``v`` is already in the set of vertex 0
+    (one of ``v``'s edges from a smaller vertex came before ``e``, by induction), so every value-1
+    merge joins the set of vertex 0, and a component of the union joins it at the first value-1
+    edge that touches it, whose id is the smallest of the edges from a background voxel before
+    one of its voxels (an edge leaving it forwards comes after the edges into its first voxel).
+    A component's merge is a matched pair when it and the set of vertex 0 (the components that
+    joined before it) both hold a prediction and a target voxel.
     """
-    parent = np.zeros(in_u.size, dtype=np.int32)
-    hx = in_x.ravel().copy()
-    hy = in_y.ravel().copy()
-    _union_edges(in_u, 0, parent, hx, hy, _NONE)
-    return int(_union_edges(in_u, 1, parent, hx, hy, _NONE))
+    import cc3d
+
+    labels, n = cc3d.connected_components(in_u.view(bool), connectivity=6, return_N=True,
+                                          out_dtype=np.uint32)
+    has_x, has_y, first = _merge_times(labels, in_x, in_y, int(n))
+    order = np.argsort(first[1:]) + 1
+    both = (has_x[order] != 0) & (has_y[order] != 0)
+    # the set of vertex 0 holds x (y) from the first component holding it on
+    seen_x = np.maximum.accumulate(has_x[order] != 0)
+    seen_y = np.maximum.accumulate(has_y[order] != 0)
+    before = np.zeros(order.size, dtype=bool)
+    before[1:] = seen_x[:-1] & seen_y[:-1]  # the first joins a set without voxels, or is it
+    return int((both & before).sum())
 
 
 # ---------------------------------------------------------------------------------------------
