@@ -124,14 +124,11 @@ def phases(name: str, quick: bool) -> None:
     b0 = timed("dim 0: components (cc3d)",
                lambda: [bm._components(a.view(bool)) for a in (x8, y8)])
     timed("dim 0: matched merges", lambda: _bm_kernels.dim0_matched(u8, x8, y8))
-    flags3 = timed("dim 2: top cells' flags", lambda: [bm._cube_flags(a.view(bool))
-                                                       for a in (x8, y8, u8)])
-    top = timed("dim 2: dual union-find passes",
-                lambda: _bm_kernels.top_dim_counts(x8, y8, *flags3, True))
+    top = timed("dim 2: complements' components, dual passes",
+                lambda: _bm_kernels.top_dim_counts(x8, y8, True))
     flags = top[3]
-    b1 = timed("dim 1: b1 of x, y, union (Euler char.)", lambda: [
-        _bm_linking._b1(x8, b0[0], top[1]), _bm_linking._b1(y8, b0[1], top[2]),
-        _bm_linking._b1(u8, bm._components(u8.view(bool)), top[4])])
+    b1 = timed("dim 1: b1 of x and y (Euler char.)", lambda: [
+        _bm_linking._b1(x8, b0[0], top[1]), _bm_linking._b1(y8, b0[1], top[2])])
     labels = [timed(f"dim 1: basis cycles of {side}", lambda m=m, f=f: _bm_linking.class_labels(m, f))
               for side, m, f in (("x", x8, flags[0]), ("y", y8, flags[1]))]
     (kx, ix, lx), (ky, iy, ly) = labels
@@ -139,7 +136,7 @@ def phases(name: str, quick: bool) -> None:
     wtag = (0,) * (1 << (words - 1).bit_length())
     matched = timed("dim 1: linking sweep", lambda: _bm_linking.linking_sweep(
         u8, ix, lx, kx, iy, ly, ky, wtag)) if kx and ky else 0
-    print(f"{name}: grid {'x'.join(map(str, u8.shape))}, b1 x / y / union {b1}, "
+    print(f"{name}: grid {'x'.join(map(str, u8.shape))}, b1 x / y {b1}, b2 x / y {top[1:3]}, "
           f"{ix.size} / {iy.size} labelled edges, {matched} matched in dimension 1")
     for label, sec in rows:
         print(f"  {label:38} {sec:7.2f} s CPU")

@@ -21,20 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from topobench.metrics._bm_kernels import _jit
+from topobench.metrics._bm_kernels import _inline, _jit
 from topobench.metrics._bm_reduction import finite_births
-from topobench.metrics.topology import _euler_validated, count_components
-
-try:  # pragma: no cover - the same switch as _bm_kernels'
-    from numba import njit as _njit
-
-    def _inline(fn):
-        return _njit(inline="always", cache=True, nogil=True)(fn)
-
-except ImportError:  # pragma: no cover
-    def _inline(fn):
-        return fn
-
+from topobench.metrics.topology import _euler_validated
 
 # ---------------------------------------------------------------------------------------------
 # Basis cycles of H1 of a mask's vertex complex: the fundamental cycles, in the forest of its
@@ -235,7 +224,7 @@ def class_labels(m8: np.ndarray, merged: np.ndarray) -> tuple[int, np.ndarray, n
 def _find_xor(parent, pot, node, acc, W):
     """Root of ``node``; compresses its path, leaving each visited node's potential (``pot``
     row, ``W`` words: the XOR of the labels on its path) relative to the root. ``acc``: scratch
-    row. Inlined: a call that passes arrays costs reference counting in the sweep's inner loop."""
+    row."""
     p = parent[node]
     if p == node:
         return node
@@ -535,22 +524,19 @@ def _b1(m8: np.ndarray, b0: int, b2: int) -> int:
 def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list, known: tuple) -> tuple[int, int, int]:
     """(matched, finite pairs of x, finite pairs of y) in dimension 1 of 3D masks.
 
-    ``x, y``: bool or uint8 (S0, S1, S2); ``flags``: the merge flags of x, y and their union from
-    ``_bm_kernels.top_dim_counts`` (uint8 per square id; zeros where there are no cubes);
-    ``known``: ``(b0 of x, b2 of x, b0 of y, b2 of y, b2 of the union)`` (6-connectivity), found by
-    the other dimensions' passes: each b1 costs one Euler characteristic.
+    ``x, y``: bool or uint8 (S0, S1, S2); ``flags``: the value-0 faces of x and y that merge two
+    sets in the top dimension's pass (``_bm_kernels.top_dim_counts``; uint8 per square id, zeros
+    where there are no cubes); ``known``: ``(b0 of x, b2 of x, b0 of y, b2 of y)``
+    (6-connectivity), found by the other dimensions: each b1 costs one Euler characteristic.
     """
     x8, y8 = (np.ascontiguousarray(a, dtype=bool).view(np.uint8) for a in (x, y))
     nx, ny = _b1(x8, known[0], known[1]), _b1(y8, known[2], known[3])
     if nx == 0 or ny == 0:
         return 0, nx, ny
-    u8 = x8 | y8
-    if _b1(u8, count_components(u8.view(bool), 6), known[4]) == 0:
-        return 0, nx, ny  # no class survives in the union: nothing can be matched
     (kx, ids_x, lab_x), (ky, ids_y, lab_y) = (class_labels(m, f) for m, f in
                                               ((x8, flags[0]), (y8, flags[1])))
     if (kx, ky) != (nx, ny):  # two independent counts of b1: a failed invariant, not input
         raise RuntimeError(f"Betti matching: births {kx}, {ky} != b1 {nx}, {ny}")
     words = lab_x.shape[1] + lab_y.shape[1]
     wtag = (0,) * (1 << (words - 1).bit_length())  # a power of two: few compiled variants
-    return int(linking_sweep(u8, ids_x, lab_x, kx, ids_y, lab_y, ky, wtag)), nx, ny
+    return int(linking_sweep(x8 | y8, ids_x, lab_x, kx, ids_y, lab_y, ky, wtag)), nx, ny

@@ -120,15 +120,6 @@ def subdivide(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cube_flags(m: np.ndarray) -> np.ndarray:
-    """uint8 flag per top cell (square / cube) of the vertex grid: all its corners in ``m``."""
-    inner = tuple(s - 1 for s in m.shape)
-    flags = np.ones(inner, dtype=bool)
-    for off in product((0, 1), repeat=m.ndim):
-        flags &= m[tuple(slice(o, o + n) for o, n in zip(off, inner))]
-    return flags.ravel().astype(np.uint8)
-
-
 def _components(m: np.ndarray) -> int:
     if not m.any():
         return 0
@@ -157,15 +148,15 @@ def _vertex_counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if min(x.shape) < 2:  # no top cells: nothing to merge in the dual, nothing to clear
         if ndim == 3:
             zero = np.zeros(x.size * 3, dtype=np.uint8)
-            m1, p1x, p1y = _dim1().dim1_counts_3d(x, y, [zero, zero, zero], (nx, 0, ny, 0, 0))
+            m1, p1x, p1y = _dim1().dim1_counts_3d(x, y, [zero, zero], (nx, 0, ny, 0))
             out[:, 1] = (m1, p1x - m1, p1y - m1)
         return out
     record = ndim == 3
-    res = _kernels().top_dim_counts(x8, y8, _cube_flags(x), _cube_flags(y), _cube_flags(u), record)
+    res = _kernels().top_dim_counts(x8, y8, record)
     mt, px, py = res[:3]
     out[:, top] = (mt, px - mt, py - mt)
     if ndim == 3:  # b0 of x and y are their components, b2 their finite top-dimension pairs
-        m1, p1x, p1y = _dim1().dim1_counts_3d(x, y, res[3], (nx, px, ny, py, res[4]))
+        m1, p1x, p1y = _dim1().dim1_counts_3d(x, y, res[3], (nx, px, ny, py))
         out[:, 1] = (m1, p1x - m1, p1y - m1)
     return out
 
