@@ -352,3 +352,45 @@ def test_vessap_crop_equals_reference(reference, shared_data):
     pred = ndimage.binary_opening(pred)
     got = betti_matching_counts(pred, target, connectivity=6)
     assert np.array_equal(got, reference(pred, target))
+
+
+def _rings(shape, centres):
+    """Square rings (3x3 with a hole) in planes x = const, one per centre (x, y, z)."""
+    m = np.zeros(shape, bool)
+    for x, y, z in centres:
+        m[x, y - 1:y + 2, z - 1:z + 2] = True
+        m[x, y, z] = False
+    return m
+
+
+def test_more_classes_than_one_word_equals_reference(reference):
+    # 90 tunnels in x and 80 in y (two 64-bit words each); 70 of them at the same places
+    rng = np.random.default_rng(3)
+    grid = [(x, y, z) for x in (1, 4, 7) for y in range(2, 40, 4) for z in range(2, 40, 4)]
+    order = rng.permutation(len(grid))
+    shared = [grid[i] for i in order[:70]]
+    x = _rings((9, 41, 41), shared + [grid[i] for i in order[70:90]])
+    y = _rings((9, 41, 41), shared + [grid[i] for i in order[90:100]])
+    got = betti_matching_counts(x, y, connectivity=6)
+    assert got[0, 1] == 70 and got[1, 1] == 20 and got[2, 1] == 10
+    assert np.array_equal(got, reference(x, y))
+
+
+def test_sweep_renumbering_its_node_pool_gives_the_same_counts():
+    """The dimension-1 sweep keeps set nodes of retired planes in a pool and renumbers it when
+    it could overflow; the smallest pool renumbers at almost every plane."""
+    from topobench.metrics import _bm_kernels, _bm_linking
+
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        shape = tuple(int(s) for s in rng.integers(4, 10, size=3))
+        x8, y8 = ((rng.random(shape) < 0.6).astype(np.uint8) for _ in range(2))
+        flags = _bm_kernels.top_dim_counts(x8, y8, True)[3]
+        (kx, ix, lx), (ky, iy, ly) = (_bm_linking.class_labels(m, f)
+                                      for m, f in ((x8, flags[0]), (y8, flags[1])))
+        if not (kx and ky):
+            continue
+        wtag = (0,) * (lx.shape[1] + ly.shape[1])
+        counts = {_bm_linking.linking_sweep(x8 | y8, ix, lx, kx, iy, ly, ky, wtag, planes)
+                  for planes in (1, 2, 4)}
+        assert len(counts) == 1
