@@ -105,6 +105,7 @@ def phases(name: str, quick: bool) -> None:
     """Process CPU seconds of each phase of ``betti_matching_counts`` on one 3D case."""
     from topobench.metrics import _bm_kernels, _bm_linking
     from topobench.metrics import betti_matching as bm
+    from topobench.metrics.topology import _euler_validated
 
     pred, target, conn = make_case(name, quick)
     if pred.ndim != 3:
@@ -124,20 +125,21 @@ def phases(name: str, quick: bool) -> None:
     b0 = timed("dim 0: components (cc3d)",
                lambda: [bm._components(a.view(bool)) for a in (x8, y8)])
     timed("dim 0: matched merges", lambda: _bm_kernels.dim0_matched(u8, x8, y8))
-    top = timed("dim 2: complements' components, dual passes",
-                lambda: _bm_kernels.top_dim_counts(x8, y8, True))
-    flags = top[3]
-    b1 = timed("dim 1: b1 of x and y (Euler char.)", lambda: [
-        _bm_linking._b1(x8, b0[0], top[1]), _bm_linking._b1(y8, b0[1], top[2])])
-    labels = [timed(f"dim 1: basis cycles of {side}", lambda m=m, f=f: _bm_linking.class_labels(m, f))
-              for side, m, f in (("x", x8, flags[0]), ("y", y8, flags[1]))]
-    (kx, ix, lx), (ky, iy, ly) = labels
-    words = lx.shape[1] + ly.shape[1]
-    wtag = (0,) * (1 << (words - 1).bit_length())
-    matched = timed("dim 1: linking sweep", lambda: _bm_linking.linking_sweep(
-        u8, ix, lx, kx, iy, ly, ky, wtag)) if kx and ky else 0
-    print(f"{name}: grid {'x'.join(map(str, u8.shape))}, b1 x / y {b1}, b2 x / y {top[1:3]}, "
-          f"{ix.size} / {iy.size} labelled edges, {matched} matched in dimension 1")
+    basis = []
+    for side, m in (("x", x8), ("y", y8)):
+        flags = timed(f"dim 1: merging faces of {side}", lambda m=m: _bm_kernels.merge_flags(m))
+        basis.append(timed(f"dim 1: basis cycles of {side}",
+                           lambda m=m, f=flags: _bm_linking.class_labels(m, f)))
+        del flags
+    b2 = timed("dim 2: b2 of x and y (Euler char.)", lambda: [
+        b[0] + _euler_validated(m.view(bool), 6) - n for b, m, n in zip(basis, (x8, y8), b0)])
+    if min(b2) > 0:
+        timed("dim 2: cavities' matching", lambda: _bm_kernels.top_dim_counts(x8, y8))
+    matched = timed("dim 1: linking sweep",
+                    lambda: _bm_linking.dim1_matched(x8, y8, basis[0], basis[1]))
+    print(f"{name}: grid {'x'.join(map(str, u8.shape))}, b1 x / y {[b[0] for b in basis]}, "
+          f"b2 x / y {b2}, {basis[0][1].size} / {basis[1][1].size} labelled edges, {matched} "
+          "matched in dimension 1")
     for label, sec in rows:
         print(f"  {label:38} {sec:7.2f} s CPU")
     print(f"  {'sum':38} {sum(sec for _, sec in rows):7.2f} s CPU")

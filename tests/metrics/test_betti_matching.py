@@ -379,18 +379,36 @@ def test_more_classes_than_one_word_equals_reference(reference):
 def test_sweep_renumbering_its_node_pool_gives_the_same_counts():
     """The dimension-1 sweep keeps set nodes of retired planes in a pool and renumbers it when
     it could overflow; the smallest pool renumbers at almost every plane."""
-    from topobench.metrics import _bm_kernels, _bm_linking
+    from topobench.metrics import _bm_linking
 
     rng = np.random.default_rng(11)
     for _ in range(40):
         shape = tuple(int(s) for s in rng.integers(4, 10, size=3))
         x8, y8 = ((rng.random(shape) < 0.6).astype(np.uint8) for _ in range(2))
-        flags = _bm_kernels.top_dim_counts(x8, y8, True)[3]
-        (kx, ix, lx), (ky, iy, ly) = (_bm_linking.class_labels(m, f)
-                                      for m, f in ((x8, flags[0]), (y8, flags[1])))
+        (kx, ix, lx), (ky, iy, ly) = (_bm_linking.class_labels(m) for m in (x8, y8))
         if not (kx and ky):
             continue
         wtag = (0,) * (lx.shape[1] + ly.shape[1])
         counts = {_bm_linking.linking_sweep(x8 | y8, ix, lx, kx, iy, ly, ky, wtag, planes)
                   for planes in (1, 2, 4)}
         assert len(counts) == 1
+
+
+def test_merge_flags_are_positive_squares_only():
+    """Skipping a flagged square must not change the births: with and without the flags, the
+    same birth edges (the flags are faces that merge in the dual pass, whose columns reduce to
+    zero), on masks with and without cavities."""
+    from topobench.metrics import _bm_kernels, _bm_reduction, _bm_linking
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        shape = tuple(int(s) for s in rng.integers(3, 9, size=3))
+        m = (rng.random(shape) < rng.uniform(0.5, 0.9)).astype(np.uint8)
+        vox = np.flatnonzero(m.ravel()).astype(np.int64)
+        rank = np.zeros(m.size, np.int32)
+        rank[vox] = np.arange(vox.size)
+        births = []
+        for flags in (_bm_kernels.merge_flags(m, vox, rank), np.zeros(3 * vox.size, np.uint8)):
+            cycles, owner = _bm_reduction.finite_births(m, vox, rank, flags)
+            births.append(_bm_linking._birth_edges(vox, cycles, owner).tolist())
+        assert births[0] == births[1]

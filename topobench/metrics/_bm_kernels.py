@@ -168,9 +168,11 @@ def _cube_node(cin, labels, c, ndim, n_top):
     """The set node of top cell ``c`` before the value-0 faces: ``c`` itself when all its
     corners are in ``cin`` (value 0), else the node of the complement component of its corners
     outside (``n_top + 1 + label``; they are one component, dual connectivity); the outside
-    (``c == n_top``) is in the padded complement's component of the border."""
+    (``c == n_top``) is in the padded complement's component of the border. ``labels`` of shape
+    (1, 1, 1): one node for every value-1 cell (:func:`merge_flags`)."""
     if c == n_top:
         return n_top + 1 + labels[0, 0, 0]
+    coarse = labels.shape[1] == 1  # one node for all the value-1 cells
     _, s1, s2 = cin.shape
     m1 = s1 - 1
     m2 = s2 - 1
@@ -181,9 +183,22 @@ def _cube_node(cin, labels, c, ndim, n_top):
         for dy in range(2):
             for dz in range(2):
                 if cin[x + dx, y + dy, z + dz] == 0:
+                    if coarse:
+                        return n_top + 1 + labels[0, 0, 0]
                     return n_top + 1 + labels[x + dx + (1 if ndim == 3 else 0), y + dy + 1,
                                               z + dz + 1]
     return c
+
+
+@_inline
+def _compact_node(node, rank, n_vox, n_top, s1, s2):
+    """:func:`_cube_node`'s node in compact numbering (3D): a value-0 cube is the position of
+    its base voxel, a component node ``n_vox + 1 + label``."""
+    if node > n_top or node == n_top:
+        return node - n_top + n_vox
+    m1 = s1 - 1
+    m2 = s2 - 1
+    return rank[((node // (m1 * m2)) * s1 + (node // m2) % m1) * s2 + node % m2]
 
 
 @_jit
@@ -228,7 +243,7 @@ def _component_keys(cin, cu, labels, n_labels, ndim):
 
 @_jit
 def _dual_pass(cin, labels, n_labels, key_a, key_b, vox, ndim, mode, marks_in, marks_out, merged,
-               record):
+               record, rank):
     """The value-0 faces of ``cin`` in decreasing index order (the order that decides the
     pairs), on the sets left by the value-1 faces (the complement's components, and each value-0
     top cell alone). Faces with a corner outside ``cin`` have value 1; ``vox`` (the voxels of
@@ -240,16 +255,19 @@ def _dual_pass(cin, labels, n_labels, key_a, key_b, vox, ndim, mode, marks_in, m
     (the comparison pass): returns the number of finite pairs whose key both inputs marked
     (``marks_in``, ``marks_out``); otherwise the number of pairs. With ``record``, the faces that
     merge two sets are flagged in ``merged`` (by square id): their columns reduce to zero.
+    With ``rank`` (positions of the voxels of ``vox``; empty: none) the nodes and flags are
+    compact: a value-0 cell is the position of its base voxel, a square ``3 * position + type``.
     """
     s0, s1, s2 = cin.shape
     m0 = s0 - 1 if ndim == 3 else 1
     n_top = m0 * (s1 - 1) * (s2 - 1)
     keys = key_a.shape[0] > 0
-    n_nodes = n_top + 2 + n_labels
+    compact = rank.shape[0] > 0
+    n_nodes = (vox.shape[0] if compact else n_top) + 2 + n_labels
     parent = np.zeros(n_nodes, dtype=np.int64)  # _find0's encoding: zeros are roots
     old_a = np.zeros(n_nodes if keys else 1, dtype=np.int64)  # key + 1; 0: the initial key
     old_b = np.zeros(n_nodes if keys else 1, dtype=np.int64)
-    rank = np.zeros(n_nodes if not keys else 1, dtype=np.uint8)
+    height = np.zeros(n_nodes if not keys else 1, dtype=np.uint8)  # union by rank
     t_low = 0 if ndim == 3 else 1
     count = 0
     for i in range(vox.shape[0] - 1, -1, -1):
@@ -264,17 +282,22 @@ def _dual_pass(cin, labels, n_labels, key_a, key_b, vox, ndim, mode, marks_in, m
                 val, a, b = _faces2(cin, s1, s2, y, z, t - 1)
             if val != 0:
                 continue
-            ra = _find0(parent, _cube_node(cin, labels, a, ndim, n_top))
-            rb = _find0(parent, _cube_node(cin, labels, b, ndim, n_top))
+            na = _cube_node(cin, labels, a, ndim, n_top)
+            nb = _cube_node(cin, labels, b, ndim, n_top)
+            if compact:  # a value-0 cell is its base voxel's position, the others follow
+                na = _compact_node(na, rank, vox.shape[0], n_top, s1, s2)
+                nb = _compact_node(nb, rank, vox.shape[0], n_top, s1, s2)
+            ra = _find0(parent, na)
+            rb = _find0(parent, nb)
             if ra == rb:
                 continue
             if record:
-                merged[((x * s1 + y) * s2 + z) * 3 + t] = 1
+                merged[3 * i + t if compact else ((x * s1 + y) * s2 + z) * 3 + t] = 1
             if not keys:  # the larger (by rank) keeps its root
-                if rank[ra] < rank[rb]:
+                if height[ra] < height[rb]:
                     ra, rb = rb, ra
-                elif rank[ra] == rank[rb]:
-                    rank[ra] += 1
+                elif height[ra] == height[rb]:
+                    height[ra] += 1
                 parent[rb] = ra + 1
                 continue
             # current keys of both roots (a value-0 cell's initial key is its index)
@@ -310,10 +333,22 @@ def _complement_labels(m: np.ndarray) -> np.ndarray:
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
-def top_dim_counts(x: np.ndarray, y: np.ndarray, record: bool = False) -> tuple:
-    """(matched, finite pairs of x, finite pairs of y) in the top dimension, and with ``record``
-    (3D) the value-0 faces of x and y that merge two sets (uint8 per square id): squares whose
-    column reduces to zero, which dimension 1 skips.
+def merge_flags(m: np.ndarray, vox: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Value-0 faces of a 3D mask whose columns reduce to zero, uint8 per compact square id
+    (``3 * position of the base voxel in vox + type``; ``rank``: the positions): the faces that
+    merge two sets of the dual union-find (value-0 faces in decreasing order), computed with
+    every value-1 cube in one set. That graph connects at least what the true pass connects at
+    every step, so each face it flags merges in the true pass too (a positive square, paired
+    with a cube); with no cavity the two passes are the same."""
+    flags = np.zeros(3 * vox.size, dtype=np.uint8)
+    if min(m.shape) >= 2:
+        _dual_pass(m, _ONE_SET, 1, _EMPTY, _EMPTY, vox, 3, 2, _NO_MARKS, _NO_MARKS, flags, True,
+                   rank)
+    return flags
+
+
+def top_dim_counts(x: np.ndarray, y: np.ndarray) -> tuple[int, int, int]:
+    """(matched, finite pairs of x, finite pairs of y) in the top dimension.
 
     ``x, y``: uint8 masks (2D or 3D) with at least two cells along every axis. The finite pairs
     of a mask are its cavities (bounded components of the padded complement, dual
@@ -326,32 +361,26 @@ def top_dim_counts(x: np.ndarray, y: np.ndarray, record: bool = False) -> tuple:
     labels = [_complement_labels(m) for m in (x, y)]
     counts = [int(lab.max()) for lab in labels]
     pairs = [n - 1 for n in counts]  # the components but the border's
-    voxels = [np.flatnonzero(m.ravel()).astype(np.int64) for m in (x, y)]
+    if min(pairs) == 0:
+        return 0, pairs[0], pairs[1]
     n_top = int(np.prod([s - 1 for s in x.shape]))
-    n_ids = x.size * 3 if record else 1
-    flags = [np.zeros(n_ids, dtype=np.uint8) for _ in range(2)]
-    matched = 0
-    if min(pairs) > 0:
-        u3 = x3 | y3
-        marks = []
-        for m3, lab, n, vox, merged in zip((x3, y3), labels, counts, voxels, flags):
-            key_a, key_b = _component_keys(m3, u3, lab, n, ndim)
-            mk = np.zeros(n_top + 1, dtype=np.uint8)
-            _dual_pass(m3, lab, n, key_a, key_b, vox, ndim, 0, mk, mk, merged, record)
-            marks.append(mk)
-        lab_u = _complement_labels(x | y)
-        n_u = int(lab_u.max())
-        key_u, _ = _component_keys(u3, u3, lab_u, n_u, ndim)
-        vox_u = np.flatnonzero(u3.ravel()).astype(np.int64)
-        matched = _dual_pass(u3, lab_u, n_u, key_u, key_u, vox_u, ndim, 1, marks[0], marks[1],
-                             _NO_MARKS, False)
-    elif record:
-        for m3, lab, n, vox, merged in zip((x3, y3), labels, counts, voxels, flags):
-            _dual_pass(m3, lab, n, _EMPTY, _EMPTY, vox, ndim, 2, _NO_MARKS, _NO_MARKS, merged,
-                       True)
-    if record:
-        return matched, pairs[0], pairs[1], flags
-    return matched, pairs[0], pairs[1]
+    u3 = x3 | y3
+    marks = []
+    for m, m3, lab, n in zip((x, y), (x3, y3), labels, counts):
+        key_a, key_b = _component_keys(m3, u3, lab, n, ndim)
+        mk = np.zeros(n_top + 1, dtype=np.uint8)
+        vox = np.flatnonzero(m.ravel()).astype(np.int64)
+        _dual_pass(m3, lab, n, key_a, key_b, vox, ndim, 0, mk, mk, _NO_MARKS, False, _EMPTY)
+        marks.append(mk)
+    del labels
+    lab_u = _complement_labels(x | y)
+    n_u = int(lab_u.max())
+    key_u, _ = _component_keys(u3, u3, lab_u, n_u, ndim)
+    vox_u = np.flatnonzero(u3.ravel()).astype(np.int64)
+    matched = _dual_pass(u3, lab_u, n_u, key_u, key_u, vox_u, ndim, 1, marks[0], marks[1],
+                         _NO_MARKS, False, _EMPTY)
+    return int(matched), pairs[0], pairs[1]
 
 
 _NO_MARKS = np.zeros(0, dtype=np.uint8)
+_ONE_SET = np.zeros((1, 1, 1), dtype=np.uint32)

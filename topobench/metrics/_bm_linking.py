@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from topobench.metrics._bm_kernels import _inline, _jit
+from topobench.metrics._bm_kernels import _inline, _jit, merge_flags
 from topobench.metrics._bm_reduction import finite_births
-from topobench.metrics.topology import _euler_validated
 
 # ---------------------------------------------------------------------------------------------
 # Basis cycles of H1 of a mask's vertex complex: the fundamental cycles, in the forest of its
@@ -31,20 +30,21 @@ from topobench.metrics.topology import _euler_validated
 
 
 @_jit
-def _tree_codes(m, vox, cycles):
-    """Parent direction of every voxel of ``m`` in the forest of its value-0 edges that are not
-    cycle edges (``cycles`` uint8 per edge id): uint8 per voxel, 0 outside ``m``, 7 at a root,
-    else ``1 + 2 * axis + (1 if the parent is at the lower coordinate)``."""
+def _tree_codes(m, vox, rank, cycles):
+    """Parent direction of every voxel of ``m`` (by position in ``vox``; ``rank``: positions) in
+    the forest of its value-0 edges that are not cycle edges (``cycles`` uint8 per compact edge
+    id): uint8, 7 at a root, else ``1 + 2 * axis + (1 if the parent is at the lower
+    coordinate)``."""
     s0, s1, s2 = m.shape
     sxy = s1 * s2
     flat = m.ravel()
-    code = np.zeros(flat.shape[0], dtype=np.uint8)
+    code = np.zeros(vox.shape[0], dtype=np.uint8)
     queue = np.empty(vox.shape[0], dtype=np.int64)
     for i in range(vox.shape[0]):
         v0 = vox[i]
-        if code[v0] != 0:
+        if code[i] != 0:
             continue
-        code[v0] = 7
+        code[i] = 7
         head = 0
         tail = 1
         queue[0] = v0
@@ -60,26 +60,31 @@ def _tree_codes(m, vox, cycles):
                         if c[t] + 1 >= size:
                             continue
                         w = v + off
-                        e = 3 * v + t
+                        if flat[w] == 0:
+                            continue
+                        e = 3 * rank[v] + t
                         back = 1 + 2 * t + 1  # w's parent v is at the lower coordinate
                     else:
                         if c[t] == 0:
                             continue
                         w = v - off
-                        e = 3 * w + t
+                        if flat[w] == 0:
+                            continue
+                        e = 3 * rank[w] + t
                         back = 1 + 2 * t
-                    if flat[w] == 0 or code[w] != 0 or cycles[e] != 0:
+                    j = rank[w]
+                    if code[j] != 0 or cycles[e] != 0:
                         continue
-                    code[w] = back
+                    code[j] = back
                     queue[tail] = w
                     tail += 1
     return code
 
 
 @_jit
-def _step_up(code, v, s1, s2):
+def _step_up(code, rank, v, s1, s2):
     """(parent voxel, id of the edge to it) of voxel ``v`` in the forest of :func:`_tree_codes`."""
-    d = code[v] - 1
+    d = code[rank[v]] - 1
     t = d // 2
     off = s1 * s2 if t == 0 else s2 if t == 1 else 1
     if d % 2 == 1:
@@ -89,7 +94,7 @@ def _step_up(code, v, s1, s2):
 
 
 @_jit
-def _class_edges(m, code, births):
+def _class_edges(m, code, rank, births):
     """(edge id, class) pairs of the fundamental cycles of the birth edges (``births``: edge ids),
     for the edges whose spanning strip is not empty: along y off the plane x = 0, along z."""
     _, s1, s2 = m.shape
@@ -114,9 +119,9 @@ def _class_edges(m, code, births):
                 path_a = bigger
             path_a[na] = v
             na += 1
-            if code[v] == 7:
+            if code[rank[v]] == 7:
                 break
-            v, _ = _step_up(code, v, s1, s2)
+            v, _ = _step_up(code, rank, v, s1, s2)
         nb = 0
         v = b
         while True:
@@ -126,9 +131,9 @@ def _class_edges(m, code, births):
                 path_b = bigger
             path_b[nb] = v
             nb += 1
-            if code[v] == 7:
+            if code[rank[v]] == 7:
                 break
-            v, _ = _step_up(code, v, s1, s2)
+            v, _ = _step_up(code, rank, v, s1, s2)
         # drop the common part above the lowest common ancestor
         while na > 1 and nb > 1 and path_a[na - 2] == path_b[nb - 2]:
             na -= 1
@@ -143,7 +148,7 @@ def _class_edges(m, code, births):
                     f = e
                 else:
                     v = path_a[j] if side == 0 else path_b[j]
-                    _, f = _step_up(code, v, s1, s2)
+                    _, f = _step_up(code, rank, v, s1, s2)
                 ft = f % 3
                 if ft == 0 or (ft == 1 and f // 3 < sxy):
                     continue  # a comb tree edge: its strip is empty
@@ -162,46 +167,48 @@ def _class_edges(m, code, births):
 @_jit
 def _birth_edges(vox, cycles, owner):
     """Sorted ids of the value-0 edges that give birth to a finite pair: cycle edges (their
-    lower end in ``vox``) that no value-0 square's column takes as its pivot."""
+    lower end in ``vox``; ``cycles``, ``owner`` per compact id) that no value-0 square's column
+    takes as its pivot."""
     out = np.empty(16, dtype=np.int64)
     n = 0
     for i in range(vox.shape[0]):
         v = vox[i]
         for t in range(3):
-            e = 3 * v + t
-            if cycles[e] == 0 or owner[e] != 0:
+            if cycles[3 * i + t] == 0 or owner[3 * i + t] != 0:
                 continue
             if n == out.shape[0]:
                 bigger = np.empty(2 * n, dtype=np.int64)
                 bigger[:n] = out
                 out = bigger
-            out[n] = e
+            out[n] = 3 * v + t
             n += 1
     return out[:n]
 
 
-def class_labels(m8: np.ndarray, merged: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+def class_labels(m8: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """A basis of H1 of the vertex complex of ``m8`` as edge labels: ``(k, ids, labels)``.
 
-    ``m8``: uint8 (S0, S1, S2); ``merged``: its value-0 squares whose column reduces to zero
-    (from the top dimension's pass; uint8 per square id). The basis cycles are the fundamental
-    cycles, in the forest of the value-0 edges taken in index order, of the edges that give birth
-    to a finite pair: each has its birth edge as its youngest, so their classes are a basis.
-    ``k``: their number (b1); ``ids``: the edges of any basis cycle whose spanning strip is not
-    empty, in decreasing id order; ``labels``: uint64 (len(ids), words), bit ``i`` set when the
-    edge lies on basis cycle ``i``.
+    ``m8``: uint8 (S0, S1, S2). The basis cycles are the fundamental cycles, in the forest of the
+    value-0 edges taken in index order, of the edges that give birth to a finite pair: each has
+    its birth edge as its youngest, so their classes are a basis. ``k``: their number (b1);
+    ``ids``: the edges of any basis cycle whose spanning strip is not empty, in decreasing id
+    order; ``labels``: uint64 (len(ids), words), bit ``i`` set when the edge lies on basis cycle
+    ``i``. Working arrays are per voxel of the mask (compact ids), not per cell of the grid.
     """
-    vox, cycles, owner = finite_births(m8, merged)
+    vox = np.flatnonzero(m8.ravel()).astype(np.int64)
+    rank = np.empty(m8.size, dtype=np.int32 if vox.size < 2**31 else np.int64)
+    rank[vox] = np.arange(vox.size)  # read at the mask's voxels only
+    cycles, owner = finite_births(m8, vox, rank, merge_flags(m8, vox, rank))
     births = _birth_edges(vox, cycles, owner)
     del owner
     k = int(births.size)
     words = max(1, (k + 63) // 64)
     if k == 0:
         return 0, np.zeros(0, np.int64), np.zeros((0, words), np.uint64)
-    code = _tree_codes(m8, vox, cycles)
+    code = _tree_codes(m8, vox, rank, cycles)
     del cycles
-    ids, cls = _class_edges(m8, code, births)
-    del code
+    ids, cls = _class_edges(m8, code, rank, births)
+    del code, rank
     order = np.lexsort((cls, -ids))
     ids, cls = ids[order], cls[order]
     uniq, start = np.unique(-ids, return_index=True)
@@ -515,28 +522,12 @@ def linking_sweep(u, ids_x, lab_x, k_x, ids_y, lab_y, k_y, wtag, pool_planes=4):
     return matched
 
 
-def _b1(m8: np.ndarray, b0: int, b2: int) -> int:
-    """b1 of the vertex complex of ``m8`` (6-connectivity) from its b0 and b2: the Euler
-    characteristic is ``b0 - b1 + b2``."""
-    return b0 + b2 - _euler_validated(m8.view(bool), 6)
-
-
-def dim1_counts_3d(x: np.ndarray, y: np.ndarray, flags: list, known: tuple) -> tuple[int, int, int]:
-    """(matched, finite pairs of x, finite pairs of y) in dimension 1 of 3D masks.
-
-    ``x, y``: bool or uint8 (S0, S1, S2); ``flags``: the value-0 faces of x and y that merge two
-    sets in the top dimension's pass (``_bm_kernels.top_dim_counts``; uint8 per square id, zeros
-    where there are no cubes); ``known``: ``(b0 of x, b2 of x, b0 of y, b2 of y)``
-    (6-connectivity), found by the other dimensions: each b1 costs one Euler characteristic.
-    """
-    x8, y8 = (np.ascontiguousarray(a, dtype=bool).view(np.uint8) for a in (x, y))
-    nx, ny = _b1(x8, known[0], known[1]), _b1(y8, known[2], known[3])
-    if nx == 0 or ny == 0:
-        return 0, nx, ny
-    (kx, ids_x, lab_x), (ky, ids_y, lab_y) = (class_labels(m, f) for m, f in
-                                              ((x8, flags[0]), (y8, flags[1])))
-    if (kx, ky) != (nx, ny):  # two independent counts of b1: a failed invariant, not input
-        raise RuntimeError(f"Betti matching: births {kx}, {ky} != b1 {nx}, {ny}")
+def dim1_matched(x8: np.ndarray, y8: np.ndarray, basis_x: tuple, basis_y: tuple) -> int:
+    """Matched pairs of dimension 1 of 3D masks ``x8``, ``y8`` (uint8 (S0, S1, S2)), from their
+    bases (:func:`class_labels`)."""
+    (kx, ids_x, lab_x), (ky, ids_y, lab_y) = basis_x, basis_y
+    if kx == 0 or ky == 0:
+        return 0
     words = lab_x.shape[1] + lab_y.shape[1]
     wtag = (0,) * (1 << (words - 1).bit_length())  # a power of two: few compiled variants
-    return int(linking_sweep(x8 | y8, ids_x, lab_x, kx, ids_y, lab_y, ky, wtag)), nx, ny
+    return int(linking_sweep(x8 | y8, ids_x, lab_x, kx, ids_y, lab_y, ky, wtag))

@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from topobench.metrics._bm_kernels import _find0, _jit
+from topobench.metrics._bm_kernels import _find0, _inline, _jit
 
 
-@_jit
-def _square_edges(q, s1, s2):
-    """The four edges of square ``q`` (ids)."""
+@_inline
+def _square_edges(q, vox, rank, s1, s2):
+    """The four edges of the value-0 square with compact id ``q`` (compact ids: ``3 * rank of
+    the base voxel + type``, in the order of the ids; every corner is in the mask)."""
     t = q % 3
-    v = q // 3
+    i = q // 3
+    v = vox[i]
     if t == 0:  # spans y, z
-        return 3 * v + 1, 3 * v + 2, 3 * (v + s2) + 2, 3 * (v + 1) + 1
+        return 3 * i + 1, 3 * i + 2, 3 * rank[v + s2] + 2, 3 * rank[v + 1] + 1
     if t == 1:  # spans x, z
-        return 3 * v, 3 * v + 2, 3 * (v + s1 * s2) + 2, 3 * (v + 1)
-    return 3 * v, 3 * v + 1, 3 * (v + s1 * s2) + 1, 3 * (v + s2)  # spans x, y
+        return 3 * i, 3 * i + 2, 3 * rank[v + s1 * s2] + 2, 3 * rank[v + 1]
+    return 3 * i, 3 * i + 1, 3 * rank[v + s1 * s2] + 1, 3 * rank[v + s2]  # spans x, y
 
 
 @_jit
@@ -104,15 +106,15 @@ def _append(buf, n, value):
 
 
 @_jit
-def _reduce_value0_squares(m, vox, skip, owner):
+def _reduce_value0_squares(m, vox, rank, skip, owner):
     """Z/2 column reduction of the value-0 squares of ``m`` (columns in id order) against its
-    edges (rows by id: every edge of such a square has value 0).
+    edges (rows by id: every edge of such a square has value 0), in compact ids.
 
-    ``vox``: the voxels of ``m`` (sorted flat indices; every value-0 square is based at one);
-    ``skip`` (uint8 per square id): columns known to reduce to zero (the top dimension's merging
-    faces). ``owner`` (zeros, one entry per edge id) receives, for each pivot, 1 + the index of
-    the column that took it (``-(slot + 1)``: a kept reduced column). Returns the column
-    additions made.
+    ``vox``: the voxels of ``m`` (sorted flat indices; every value-0 square is based at one),
+    ``rank``: each one's position in ``vox``; ``skip`` (uint8 per compact square id): columns
+    known to reduce to zero (the top dimension's merging faces). ``owner`` (zeros, one entry per
+    compact edge id) receives, for each pivot, 1 + the compact id of the column that took it
+    (``-(slot + 1)``: a kept reduced column). Returns the column additions made.
     """
     _, s1, s2 = m.shape
     red_off = np.empty(1024, dtype=np.int64)
@@ -128,10 +130,10 @@ def _reduce_value0_squares(m, vox, skip, owner):
         y = (v // s2) % s1
         z = v % s2
         for t in range(3):
-            q = 3 * v + t
+            q = 3 * i + t
             if skip[q] or not _in_mask(m, x, y, z, t):
                 continue
-            e0, e1, e2, e3 = _square_edges(q, s1, s2)
+            e0, e1, e2, e3 = _square_edges(q, vox, rank, s1, s2)
             p = max(max(e0, e1), max(e2, e3))
             j = owner[p]
             if j == 0:  # the boundary is reduced already
@@ -148,7 +150,7 @@ def _reduce_value0_squares(m, vox, skip, owner):
                     for k in range(1, red_len[-j - 1]):  # entry 0 is that column's pivot
                         heap, size = _heap_push(heap, size, buf[o + k])
                 else:
-                    f0, f1, f2, f3 = _square_edges(j - 1, s1, s2)
+                    f0, f1, f2, f3 = _square_edges(j - 1, vox, rank, s1, s2)
                     for f in (f0, f1, f2, f3):
                         if f != p:
                             heap, size = _heap_push(heap, size, f)
@@ -177,10 +179,11 @@ def _reduce_value0_squares(m, vox, skip, owner):
 
 
 @_jit
-def _cycle_edges(m, vox, parent, cycles):
+def _cycle_edges(m, vox, rank, parent, cycles):
     """Union-find over the value-0 edges of ``m`` in index order, visiting its voxels (``vox``,
-    sorted flat indices); flags in ``cycles`` (uint8 per edge id) the edges whose ends are in one
-    set already. ``parent``: :func:`_find0`'s encoding (zeros: singletons)."""
+    sorted flat indices; ``rank``: their positions); flags in ``cycles`` (uint8 per compact edge
+    id) the edges whose ends are in one set already. ``parent``: :func:`_find0`'s encoding
+    (zeros: singletons), one entry per voxel of ``vox``."""
     s0, s1, s2 = m.shape
     flat = m.ravel()
     sxy = s1 * s2
@@ -198,28 +201,30 @@ def _cycle_edges(m, vox, parent, cycles):
                 w = v + 1 if z + 1 < s2 else -1
             if w < 0 or flat[w] == 0:
                 continue
-            a = _find0(parent, v)
-            b = _find0(parent, w)
+            a = _find0(parent, i)
+            b = _find0(parent, rank[w])
             if a == b:
-                cycles[v * 3 + t] = 1
+                cycles[3 * i + t] = 1
                 continue
             parent[b] = a + 1
 
 
-def finite_births(m8: np.ndarray, merged: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What decides the births of the finite 1-dimensional pairs of ``1 - m8``: ``(vox, cycles,
-    owner)``; value-0 edge ``e`` is one iff ``cycles[e] and owner[e] == 0``.
+def finite_births(m8: np.ndarray, vox: np.ndarray, rank: np.ndarray,
+                  merged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What decides the births of the finite 1-dimensional pairs of ``1 - m8``: ``(cycles,
+    owner)``, per compact edge id (``3 * position in vox + type``); edge ``e`` is one iff
+    ``cycles[e] and owner[e] == 0``.
 
-    ``m8``: uint8 (S0, S1, S2); ``merged``: uint8 per square id, value-0 squares whose column
-    reduces to zero (skipped). The value-0 complex is a prefix of the filtration and the whole
-    grid has no 1-cycles, so the births are the cycles of the value-0 complex (edges in index
-    order, ``cycles``) that its own squares do not kill (``owner``: their pivots). ``vox``: the
-    mask's voxels (sorted flat indices).
+    ``m8``: uint8 (S0, S1, S2); ``vox``: its voxels (sorted flat indices), ``rank``: each one's
+    position (int32 per voxel, read at the mask's voxels only); ``merged``: uint8 per compact
+    square id, value-0 squares whose column reduces to zero (skipped). The value-0 complex is a
+    prefix of the filtration and the whole grid has no 1-cycles, so the births are the cycles
+    of the value-0 complex (edges in index order, ``cycles``) that its own squares do not kill
+    (``owner``: their pivots). Compact ids keep every array at the mask's size, not the grid's.
     """
-    n_ids = m8.size * 3
-    cycles = np.zeros(n_ids, dtype=np.uint8)  # zeros: pages are mapped where written only
-    vox = np.flatnonzero(m8.ravel()).astype(np.int64)
-    _cycle_edges(m8, vox, np.zeros(m8.size, dtype=np.int32), cycles)
-    owner = np.zeros(n_ids, dtype=np.int32 if n_ids < 2**31 - 1 else np.int64)
-    _reduce_value0_squares(m8, vox, merged, owner)
-    return vox, cycles, owner
+    n = vox.size
+    cycles = np.zeros(3 * n, dtype=np.uint8)
+    _cycle_edges(m8, vox, rank, np.zeros(n, dtype=np.int32), cycles)
+    owner = np.zeros(3 * n, dtype=np.int32 if 3 * n < 2**31 - 1 else np.int64)
+    _reduce_value0_squares(m8, vox, rank, merged, owner)
+    return cycles, owner

@@ -17,12 +17,12 @@ vertex complex; with 8 / 26 the masks are first subdivided (the complex of close
 every cell of it a vertex of the ``2n + 1`` grid), which is the T-construction run through the same
 V-construction code.
 
-The kernels (``_bm_kernels``, ``_bm_reduction``) follow the reference's passes with the values
-restricted to {0, 1}: the passes that do not depend on the order are done on components (cc3d),
-the ones that do are replayed in the reference's order; dimension 1 of 3D masks is a column
-reduction over Z/2 that visits only the squares within one voxel of the union (every other column
-is the constant grid's, known from its id) and skips columns known to reduce to zero
-(docs/metrics.md).
+The kernels follow the reference's passes with the values restricted to {0, 1}
+(docs/metrics.md, "Algorithm"): dimension 0 in closed form on the union's components, the top
+dimension by a union-find over the masks' value-0 faces on their complements' components
+(``_bm_kernels``), and dimension 1 of volumes by one reverse union-find sweep over the
+comparison's value-1 squares that carries linking numbers with each mask's basis cycles
+(``_bm_linking``; the births come from ``_bm_reduction``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import numpy as np
 
 from topobench.masks import as_mask_pair, resolve_connectivity
 from topobench.metrics._parallel import map_windows
+from topobench.metrics.topology import _euler_validated
 from topobench.metrics.window_errors import window_views
 from topobench.metrics.windows import Window
 
@@ -143,21 +144,25 @@ def _vertex_counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     e = (lambda a: a[None]) if ndim == 2 else (lambda a: a)
     m0 = _kernels().dim0_matched(e(u8), e(x8), e(y8)) if (nx > 1 and ny > 1) else 0
     out[:, 0] = (m0, max(nx - 1, 0) - m0, max(ny - 1, 0) - m0)
-    # top dimension: dual union-find
-    top = ndim - 1
-    if min(x.shape) < 2:  # no top cells: nothing to merge in the dual, nothing to clear
-        if ndim == 3:
-            zero = np.zeros(x.size * 3, dtype=np.uint8)
-            m1, p1x, p1y = _dim1().dim1_counts_3d(x, y, [zero, zero], (nx, 0, ny, 0))
-            out[:, 1] = (m1, p1x - m1, p1y - m1)
+    if ndim == 2:  # dimension 1 is the top dimension: the dual union-find
+        if min(x.shape) >= 2:
+            mt, px, py = _kernels().top_dim_counts(x8, y8)
+            out[:, 1] = (mt, px - mt, py - mt)
         return out
-    record = ndim == 3
-    res = _kernels().top_dim_counts(x8, y8, record)
-    mt, px, py = res[:3]
-    out[:, top] = (mt, px - mt, py - mt)
-    if ndim == 3:  # b0 of x and y are their components, b2 their finite top-dimension pairs
-        m1, p1x, p1y = _dim1().dim1_counts_3d(x, y, res[3], (nx, px, ny, py))
-        out[:, 1] = (m1, p1x - m1, p1y - m1)
+    # volumes: each mask's basis of H1 (its births), b2 = b1 + chi - b0 (6-connectivity)
+    dim1 = _dim1()
+    basis = [dim1.class_labels(m) for m in (x8, y8)]
+    b1 = [b[0] for b in basis]
+    b2 = [k + _euler_validated(m.view(bool), 6) - b0
+          for k, m, b0 in zip(b1, (x8, y8), (nx, ny))]
+    mt = 0
+    if min(b2) > 0:  # only then can a cavity be matched
+        mt, px, py = _kernels().top_dim_counts(x8, y8)
+        if (px, py) != tuple(b2):  # two independent counts: a failed invariant, not input
+            raise RuntimeError(f"Betti matching: cavities {px}, {py} != b2 {b2}")
+    out[:, 2] = (mt, b2[0] - mt, b2[1] - mt)
+    m1 = dim1.dim1_matched(x8, y8, basis[0], basis[1])
+    out[:, 1] = (m1, b1[0] - m1, b1[1] - m1)
     return out
 
 
