@@ -125,12 +125,8 @@ def phases(name: str, quick: bool) -> None:
     b0 = timed("dim 0: components (cc3d)",
                lambda: [bm._components(a.view(bool)) for a in (x8, y8)])
     timed("dim 0: matched merges", lambda: _bm_kernels.dim0_matched(u8, x8, y8))
-    basis = []
-    for side, m in (("x", x8), ("y", y8)):
-        flags = timed(f"dim 1: merging faces of {side}", lambda m=m: _bm_kernels.merge_flags(m))
-        basis.append(timed(f"dim 1: basis cycles of {side}",
-                           lambda m=m, f=flags: _bm_linking.class_labels(m, f)))
-        del flags
+    basis = [timed(f"dim 1: births and basis cycles of {side}",
+                   lambda m=m: _bm_linking.class_labels(m)) for side, m in (("x", x8), ("y", y8))]
     b2 = timed("dim 2: b2 of x and y (Euler char.)", lambda: [
         b[0] + _euler_validated(m.view(bool), 6) - n for b, m, n in zip(basis, (x8, y8), b0)])
     if min(b2) > 0:

@@ -201,6 +201,21 @@ def _compact_node(node, rank, n_vox, n_top, s1, s2):
     return rank[((node // (m1 * m2)) * s1 + (node // m2) % m1) * s2 + node % m2]
 
 
+@_inline
+def _initial_key(node, keys, compact, vox, n_top, s1, s2):
+    """Key of a set node before any value-0 face: a component's from ``keys``, a value-0 cell's
+    its index (in compact numbering the node is its base voxel's position)."""
+    offset = vox.shape[0] if compact else n_top
+    if node > offset:
+        return keys[node - offset - 1]
+    if not compact:
+        return node
+    v = vox[node]
+    m1 = s1 - 1
+    m2 = s2 - 1
+    return ((v // (s1 * s2)) * m1 + (v // s2) % s1) * m2 + v % s2
+
+
 @_jit
 def _component_keys(cin, cu, labels, n_labels, ndim):
     """Keys of the complement components' sets after the value-1 faces, in ``cin``'s order and
@@ -301,10 +316,10 @@ def _dual_pass(cin, labels, n_labels, key_a, key_b, vox, ndim, mode, marks_in, m
                 parent[rb] = ra + 1
                 continue
             # current keys of both roots (a value-0 cell's initial key is its index)
-            ka = old_a[ra] - 1 if old_a[ra] else (key_a[ra - n_top - 1] if ra > n_top else ra)
-            kb = old_a[rb] - 1 if old_a[rb] else (key_a[rb - n_top - 1] if rb > n_top else rb)
-            la = old_b[ra] - 1 if old_b[ra] else (key_b[ra - n_top - 1] if ra > n_top else ra)
-            lb = old_b[rb] - 1 if old_b[rb] else (key_b[rb - n_top - 1] if rb > n_top else rb)
+            ka = old_a[ra] - 1 if old_a[ra] else _initial_key(ra, key_a, compact, vox, n_top, s1, s2)
+            kb = old_a[rb] - 1 if old_a[rb] else _initial_key(rb, key_a, compact, vox, n_top, s1, s2)
+            la = old_b[ra] - 1 if old_b[ra] else _initial_key(ra, key_b, compact, vox, n_top, s1, s2)
+            lb = old_b[rb] - 1 if old_b[rb] else _initial_key(rb, key_b, compact, vox, n_top, s1, s2)
             young = min(ka, kb)
             if young > n_top:  # the younger set was born at value 1: a finite pair
                 if mode == 0:
@@ -369,17 +384,27 @@ def top_dim_counts(x: np.ndarray, y: np.ndarray) -> tuple[int, int, int]:
     for m, m3, lab, n in zip((x, y), (x3, y3), labels, counts):
         key_a, key_b = _component_keys(m3, u3, lab, n, ndim)
         mk = np.zeros(n_top + 1, dtype=np.uint8)
-        vox = np.flatnonzero(m.ravel()).astype(np.int64)
-        _dual_pass(m3, lab, n, key_a, key_b, vox, ndim, 0, mk, mk, _NO_MARKS, False, _EMPTY)
+        vox, rank = _positions(m)
+        _dual_pass(m3, lab, n, key_a, key_b, vox, ndim, 0, mk, mk, _NO_MARKS, False, rank)
         marks.append(mk)
-    del labels
+    del labels, rank
     lab_u = _complement_labels(x | y)
     n_u = int(lab_u.max())
     key_u, _ = _component_keys(u3, u3, lab_u, n_u, ndim)
-    vox_u = np.flatnonzero(u3.ravel()).astype(np.int64)
-    matched = _dual_pass(u3, lab_u, n_u, key_u, key_u, vox_u, ndim, 1, marks[0], marks[1],
-                         _NO_MARKS, False, _EMPTY)
+    vox, rank = _positions(u3)
+    matched = _dual_pass(u3, lab_u, n_u, key_u, key_u, vox, ndim, 1, marks[0], marks[1],
+                         _NO_MARKS, False, rank)
     return int(matched), pairs[0], pairs[1]
+
+
+def _positions(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels of ``m`` (sorted flat indices) and each one's position among them (int32 per
+    cell of the grid, written and read at the voxels only): the compact numbering that keeps
+    the passes' arrays at the mask's size."""
+    vox = np.flatnonzero(m.ravel()).astype(np.int64)
+    rank = np.empty(m.size, dtype=np.int32 if vox.size < 2**31 else np.int64)
+    rank[vox] = np.arange(vox.size)
+    return vox, rank
 
 
 _NO_MARKS = np.zeros(0, dtype=np.uint8)

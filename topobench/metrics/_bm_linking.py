@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from topobench.metrics._bm_kernels import _inline, _jit, merge_flags
+from topobench.metrics._bm_kernels import _inline, _jit, _positions, merge_flags
 from topobench.metrics._bm_reduction import finite_births
 
 # ---------------------------------------------------------------------------------------------
@@ -195,9 +195,7 @@ def class_labels(m8: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     order; ``labels``: uint64 (len(ids), words), bit ``i`` set when the edge lies on basis cycle
     ``i``. Working arrays are per voxel of the mask (compact ids), not per cell of the grid.
     """
-    vox = np.flatnonzero(m8.ravel()).astype(np.int64)
-    rank = np.empty(m8.size, dtype=np.int32 if vox.size < 2**31 else np.int64)
-    rank[vox] = np.arange(vox.size)  # read at the mask's voxels only
+    vox, rank = _positions(m8)
     cycles, owner = finite_births(m8, vox, rank, merge_flags(m8, vox, rank))
     births = _birth_edges(vox, cycles, owner)
     del owner
