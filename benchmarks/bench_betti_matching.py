@@ -74,9 +74,11 @@ def run_case(name: str, quick: bool, which: str) -> dict:
     if which == "topobench":
         from topobench.metrics import betti_matching_counts
 
-        rng = np.random.default_rng(0)  # compile (or load) every kernel before timing
-        for _ in range(3):
-            a, b = (rng.random((8,) * pred.ndim) < 0.5 for _ in range(2))
+        # compile (or load) every kernel before timing: random masks with loops (one and two
+        # words of classes) and with cavities in both, so every path runs
+        rng = np.random.default_rng(0)
+        for size, p in ((6, 0.6), (10, 0.7), (8, 0.9)):
+            a, b = (rng.random((size,) * pred.ndim) < p for _ in range(2))
             betti_matching_counts(a, b, connectivity=conn)
         c0, w0 = time.process_time(), time.perf_counter()
         counts = betti_matching_counts(pred, target, connectivity=conn)

@@ -264,8 +264,9 @@ def _dual_pass(cin, labels, n_labels, key_a, key_b, vox, ndim, mode, marks_in, m
     top cell alone). Faces with a corner outside ``cin`` have value 1; ``vox`` (the voxels of
     ``cin``, sorted flat indices) holds every value-0 face's base.
 
-    ``labels``: the padded complement's components (``n_labels`` of them). Keys: ``key_a`` / ``key_b`` per component (:func:`_component_keys`; empty: not tracked),
-    a value-0 cell's is its index. mode 0 (an input's image pass: ``key_b`` the comparison's
+    ``labels``: the padded complement's components (``n_labels`` of them). Keys: ``key_a`` /
+    ``key_b`` per component (:func:`_component_keys`; empty: not tracked), a value-0 cell's is
+    its index. mode 0 (an input's image pass: ``key_b`` the comparison's
     keys): each finite pair marks, in ``marks_out``, the comparison key of its younger set; mode 1
     (the comparison pass): returns the number of finite pairs whose key both inputs marked
     (``marks_in``, ``marks_out``); otherwise the number of pairs. With ``record``, the faces that
@@ -316,10 +317,14 @@ def _dual_pass(cin, labels, n_labels, key_a, key_b, vox, ndim, mode, marks_in, m
                 parent[rb] = ra + 1
                 continue
             # current keys of both roots (a value-0 cell's initial key is its index)
-            ka = old_a[ra] - 1 if old_a[ra] else _initial_key(ra, key_a, compact, vox, n_top, s1, s2)
-            kb = old_a[rb] - 1 if old_a[rb] else _initial_key(rb, key_a, compact, vox, n_top, s1, s2)
-            la = old_b[ra] - 1 if old_b[ra] else _initial_key(ra, key_b, compact, vox, n_top, s1, s2)
-            lb = old_b[rb] - 1 if old_b[rb] else _initial_key(rb, key_b, compact, vox, n_top, s1, s2)
+            ka = old_a[ra] - 1 if old_a[ra] else _initial_key(ra, key_a, compact, vox, n_top, s1,
+                                                              s2)
+            kb = old_a[rb] - 1 if old_a[rb] else _initial_key(rb, key_a, compact, vox, n_top, s1,
+                                                              s2)
+            la = old_b[ra] - 1 if old_b[ra] else _initial_key(ra, key_b, compact, vox, n_top, s1,
+                                                              s2)
+            lb = old_b[rb] - 1 if old_b[rb] else _initial_key(rb, key_b, compact, vox, n_top, s1,
+                                                              s2)
             young = min(ka, kb)
             if young > n_top:  # the younger set was born at value 1: a finite pair
                 if mode == 0:

@@ -28,7 +28,6 @@ comparison's value-1 squares that carries linking numbers with each mask's basis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import product
 
 import cc3d
 import numpy as np
