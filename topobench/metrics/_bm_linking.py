@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from topobench.metrics._bm_kernels import _inline, _jit, _positions, merge_flags
-from topobench.metrics._bm_reduction import finite_births
+from topobench.metrics._bm_reduction import _append, finite_births
 
 # ---------------------------------------------------------------------------------------------
 # Basis cycles of H1 of a mask's vertex complex: the fundamental cycles, in the forest of its
@@ -94,6 +94,18 @@ def _step_up(code, rank, v, s1, s2):
 
 
 @_jit
+def _root_path(code, rank, v, path, s1, s2):
+    """The voxels from ``v`` up to its root in the forest of :func:`_tree_codes`, into ``path``
+    (grown when needed); returns it and their number."""
+    n = 0
+    while True:
+        path, n = _append(path, n, v)
+        if code[rank[v]] == 7:
+            return path, n
+        v, _ = _step_up(code, rank, v, s1, s2)
+
+
+@_jit
 def _class_edges(m, code, rank, births):
     """(edge id, class) pairs of the fundamental cycles of the birth edges (``births``: edge ids),
     for the edges whose spanning strip is not empty: along y off the plane x = 0, along z."""
@@ -110,30 +122,8 @@ def _class_edges(m, code, rank, births):
         a = e // 3
         b = a + (sxy if t == 0 else s2 if t == 1 else 1)
         # the root paths of both ends, as voxel lists
-        na = 0
-        v = a
-        while True:
-            if na == path_a.shape[0]:
-                bigger = np.empty(2 * na, dtype=np.int64)
-                bigger[:na] = path_a
-                path_a = bigger
-            path_a[na] = v
-            na += 1
-            if code[rank[v]] == 7:
-                break
-            v, _ = _step_up(code, rank, v, s1, s2)
-        nb = 0
-        v = b
-        while True:
-            if nb == path_b.shape[0]:
-                bigger = np.empty(2 * nb, dtype=np.int64)
-                bigger[:nb] = path_b
-                path_b = bigger
-            path_b[nb] = v
-            nb += 1
-            if code[rank[v]] == 7:
-                break
-            v, _ = _step_up(code, rank, v, s1, s2)
+        path_a, na = _root_path(code, rank, a, path_a, s1, s2)
+        path_b, nb = _root_path(code, rank, b, path_b, s1, s2)
         # drop the common part above the lowest common ancestor
         while na > 1 and nb > 1 and path_a[na - 2] == path_b[nb - 2]:
             na -= 1
@@ -152,15 +142,8 @@ def _class_edges(m, code, rank, births):
                 ft = f % 3
                 if ft == 0 or (ft == 1 and f // 3 < sxy):
                     continue  # a comb tree edge: its strip is empty
-                if n == ids.shape[0]:
-                    i2 = np.empty(2 * n, dtype=np.int64)
-                    c2 = np.empty(2 * n, dtype=np.int64)
-                    i2[:n] = ids
-                    c2[:n] = cls
-                    ids, cls = i2, c2
-                ids[n] = f
-                cls[n] = k
-                n += 1
+                ids, _ = _append(ids, n, f)
+                cls, n = _append(cls, n, k)
     return ids[:n], cls[:n]
 
 
@@ -176,12 +159,7 @@ def _birth_edges(vox, cycles, owner):
         for t in range(3):
             if cycles[3 * i + t] == 0 or owner[3 * i + t] != 0:
                 continue
-            if n == out.shape[0]:
-                bigger = np.empty(2 * n, dtype=np.int64)
-                bigger[:n] = out
-                out = bigger
-            out[n] = 3 * v + t
-            n += 1
+            out, n = _append(out, n, 3 * v + t)
     return out[:n]
 
 

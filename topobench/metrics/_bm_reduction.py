@@ -165,15 +165,8 @@ def _reduce_value0_squares(m, vox, rank, skip, owner):
             while key >= 0:  # keep the reduced column (pivot first) for later additions
                 buf, buf_n = _append(buf, buf_n, key)
                 key, size = _pop_odd(heap, size)
-            if n_slots == red_off.shape[0]:
-                o2 = np.empty(2 * n_slots, dtype=np.int64)
-                l2 = np.empty(2 * n_slots, dtype=np.int64)
-                o2[:n_slots] = red_off
-                l2[:n_slots] = red_len
-                red_off, red_len = o2, l2
-            red_off[n_slots] = start
-            red_len[n_slots] = buf_n - start
-            n_slots += 1
+            red_off, _ = _append(red_off, n_slots, start)
+            red_len, n_slots = _append(red_len, n_slots, buf_n - start)
             owner[p] = -n_slots
     return additions
 
