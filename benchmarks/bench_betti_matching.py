@@ -22,7 +22,9 @@ that needs more memory fails alone (reported as such). topobench's numba kernels
 
 Cases: 2D 1024x1024 tubes (connectivity 4 and 8), 3D 64x256x256 tubes (6 and 26; with 26 the
 subdivided grid has 34M vertices), 3D 32x128x128 tubes (26, small enough for the reference), and
-the VesSAP label of ../shared/data/labels-3d (600x304x325, connectivity 6) against a degraded copy.
+the VesSAP label of ../shared/data/labels-3d (600x304x325, connectivity 6) against a degraded copy;
+3drings-6 is the 64x256x256 case with 1000 small tunnels added to the prediction (b1 about 1000:
+many words of classes per node in dimension 1).
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ def make_case(name: str, quick: bool) -> tuple[np.ndarray, np.ndarray, int]:
         shape = (16, 64, 64) if quick else (64, 256, 256) if kind == "3d" else (32, 128, 128)
         target = tubes(shape, 40 if kind == "3d" else 20, 1, seed=3)
         pred = degrade(target, 60 if kind == "3d" else 30, 60 if kind == "3d" else 30, seed=4)
+    elif kind == "3drings":  # 1000 small tunnels added: 16 + 1 words of classes per node
+        shape = (16, 64, 64) if quick else (64, 256, 256)
+        target = tubes(shape, 40, 1, seed=3)
+        pred = degrade(target, 60, 60, seed=4)
+        rng = np.random.default_rng(6)
+        for _ in range(50 if quick else 1000):
+            x, y, z = (int(rng.integers(2, s - 2)) for s in shape)
+            pred[x, y - 1:y + 2, z - 1:z + 2] = True
+            pred[x, y, z] = False
     elif kind == "vessap":
         import nibabel as nib
 
@@ -167,7 +178,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--cases", nargs="*",
-                        default=["2d-4", "2d-8", "3d-6", "3dsmall-26", "3d-26", "vessap-6"])
+                        default=["2d-4", "2d-8", "3d-6", "3drings-6", "3dsmall-26", "3d-26",
+                                 "vessap-6"])
     parser.add_argument("--mem-gib", type=float, default=5.0,
                         help="address-space cap of topobench's child process")
     parser.add_argument("--ref-mem-gib", type=float, default=6.0,

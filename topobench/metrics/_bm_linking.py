@@ -505,5 +505,6 @@ def dim1_matched(x8: np.ndarray, y8: np.ndarray, basis_x: tuple, basis_y: tuple)
     if kx == 0 or ky == 0:
         return 0
     words = lab_x.shape[1] + lab_y.shape[1]
-    wtag = (0,) * (1 << (words - 1).bit_length())  # a power of two: few compiled variants
+    # words per node, a compile-time constant: 2, 4, 8, then multiples of 8 (few variants)
+    wtag = (0,) * (1 << (words - 1).bit_length() if words <= 8 else -(-words // 8) * 8)
     return int(linking_sweep(x8 | y8, ids_x, lab_x, kx, ids_y, lab_y, ky, wtag))
