@@ -398,7 +398,7 @@ def test_merge_flags_are_positive_squares_only():
     """Skipping a flagged square must not change the births: with and without the flags, the
     same birth edges (the flags are faces that merge in the dual pass, whose columns reduce to
     zero), on masks with and without cavities."""
-    from topobench.metrics import _bm_kernels, _bm_reduction, _bm_linking
+    from topobench.metrics import _bm_kernels, _bm_linking, _bm_reduction
 
     rng = np.random.default_rng(5)
     for _ in range(40):
