@@ -1,13 +1,15 @@
-"""Compiled kernels of the Betti matching error (``topobench.metrics.betti_matching``).
+"""Compiled kernels of the Betti matching error (``topobench.metrics.betti_matching``):
+dimension 0 and the top dimension.
 
-Each kernel runs one of the union-find passes of the induced matching on a binary V-construction
-complex (docs/metrics.md, "Betti matching error"), with the values restricted to {0, 1}: the
-cells of value 0 come first, each group in the order of the cell index (coordinates in C order,
-then the cell type), which is the reference's total order. The passes whose result does not depend
-on the order (the unions of the first value group) are done in any order.
+They replay the reference's union-find passes of the induced matching on a binary
+V-construction complex (docs/metrics.md, "Betti matching error"), with the values restricted to
+{0, 1}: the cells of value 0 come first, each group in the order of the cell index (coordinates in
+C order, then the cell type), which is the reference's total order. Dimension 0 has a closed form
+(every value-1 merge joins the set of vertex 0); in the top dimension the value-1 part is the
+complement's components and only the value-0 faces, on the masks' voxels, are replayed.
 
-The functions are plain Python; with numba installed they are compiled on first use (a few
-seconds once per process), otherwise they run as Python (exact, but slow beyond small masks).
+The functions are plain Python; with numba installed they are compiled on first use (cached on
+disk), otherwise they run as Python (exact, but slow beyond small masks).
 """
 
 from __future__ import annotations
