@@ -194,9 +194,9 @@ def _cube_node(cin, labels, c, ndim, n_top):
 
 @_inline
 def _compact_node(node, rank, n_vox, n_top, s1, s2):
-    """:func:`_cube_node`'s node in compact numbering (3D): a value-0 cube is the position of
-    its base voxel, a component node ``n_vox + 1 + label``."""
-    if node > n_top or node == n_top:
+    """:func:`_cube_node`'s node in compact numbering: a value-0 cell is the position of its
+    base voxel, a component node ``n_vox + 1 + label``."""
+    if node >= n_top:
         return node - n_top + n_vox
     m1 = s1 - 1
     m2 = s2 - 1
@@ -204,14 +204,11 @@ def _compact_node(node, rank, n_vox, n_top, s1, s2):
 
 
 @_inline
-def _initial_key(node, keys, compact, vox, n_top, s1, s2):
+def _initial_key(node, keys, vox, s1, s2):
     """Key of a set node before any value-0 face: a component's from ``keys``, a value-0 cell's
-    its index (in compact numbering the node is its base voxel's position)."""
-    offset = vox.shape[0] if compact else n_top
-    if node > offset:
-        return keys[node - offset - 1]
-    if not compact:
-        return node
+    its index (the node is its base voxel's position)."""
+    if node > vox.shape[0]:
+        return keys[node - vox.shape[0] - 1]
     v = vox[node]
     m1 = s1 - 1
     m2 = s2 - 1
@@ -272,16 +269,16 @@ def _dual_pass(cin, labels, n_labels, key_a, key_b, vox, ndim, mode, marks_in, m
     keys): each finite pair marks, in ``marks_out``, the comparison key of its younger set; mode 1
     (the comparison pass): returns the number of finite pairs whose key both inputs marked
     (``marks_in``, ``marks_out``); otherwise the number of pairs. With ``record``, the faces that
-    merge two sets are flagged in ``merged`` (by square id): their columns reduce to zero.
-    With ``rank`` (positions of the voxels of ``vox``; empty: none) the nodes and flags are
-    compact: a value-0 cell is the position of its base voxel, a square ``3 * position + type``.
+    merge two sets are flagged in ``merged``: their columns reduce to zero. Numbering is
+    compact (``rank``: the positions of the voxels of ``vox``): a value-0 cell's node is the
+    position of its base voxel, a component's ``len(vox) + 1 + label``, a square's flag
+    ``3 * position + type``.
     """
     s0, s1, s2 = cin.shape
     m0 = s0 - 1 if ndim == 3 else 1
     n_top = m0 * (s1 - 1) * (s2 - 1)
     keys = key_a.shape[0] > 0
-    compact = rank.shape[0] > 0
-    n_nodes = (vox.shape[0] if compact else n_top) + 2 + n_labels
+    n_nodes = vox.shape[0] + 2 + n_labels
     parent = np.zeros(n_nodes, dtype=np.int64)  # _find0's encoding: zeros are roots
     old_a = np.zeros(n_nodes if keys else 1, dtype=np.int64)  # key + 1; 0: the initial key
     old_b = np.zeros(n_nodes if keys else 1, dtype=np.int64)
@@ -300,17 +297,16 @@ def _dual_pass(cin, labels, n_labels, key_a, key_b, vox, ndim, mode, marks_in, m
                 val, a, b = _faces2(cin, s1, s2, y, z, t - 1)
             if val != 0:
                 continue
-            na = _cube_node(cin, labels, a, ndim, n_top)
-            nb = _cube_node(cin, labels, b, ndim, n_top)
-            if compact:  # a value-0 cell is its base voxel's position, the others follow
-                na = _compact_node(na, rank, vox.shape[0], n_top, s1, s2)
-                nb = _compact_node(nb, rank, vox.shape[0], n_top, s1, s2)
+            na = _compact_node(_cube_node(cin, labels, a, ndim, n_top), rank, vox.shape[0], n_top,
+                               s1, s2)
+            nb = _compact_node(_cube_node(cin, labels, b, ndim, n_top), rank, vox.shape[0], n_top,
+                               s1, s2)
             ra = _find0(parent, na)
             rb = _find0(parent, nb)
             if ra == rb:
                 continue
             if record:
-                merged[3 * i + t if compact else ((x * s1 + y) * s2 + z) * 3 + t] = 1
+                merged[3 * i + t] = 1
             if not keys:  # the larger (by rank) keeps its root
                 if height[ra] < height[rb]:
                     ra, rb = rb, ra
@@ -319,14 +315,10 @@ def _dual_pass(cin, labels, n_labels, key_a, key_b, vox, ndim, mode, marks_in, m
                 parent[rb] = ra + 1
                 continue
             # current keys of both roots (a value-0 cell's initial key is its index)
-            ka = old_a[ra] - 1 if old_a[ra] else _initial_key(ra, key_a, compact, vox, n_top, s1,
-                                                              s2)
-            kb = old_a[rb] - 1 if old_a[rb] else _initial_key(rb, key_a, compact, vox, n_top, s1,
-                                                              s2)
-            la = old_b[ra] - 1 if old_b[ra] else _initial_key(ra, key_b, compact, vox, n_top, s1,
-                                                              s2)
-            lb = old_b[rb] - 1 if old_b[rb] else _initial_key(rb, key_b, compact, vox, n_top, s1,
-                                                              s2)
+            ka = old_a[ra] - 1 if old_a[ra] else _initial_key(ra, key_a, vox, s1, s2)
+            kb = old_a[rb] - 1 if old_a[rb] else _initial_key(rb, key_a, vox, s1, s2)
+            la = old_b[ra] - 1 if old_b[ra] else _initial_key(ra, key_b, vox, s1, s2)
+            lb = old_b[rb] - 1 if old_b[rb] else _initial_key(rb, key_b, vox, s1, s2)
             young = min(ka, kb)
             if young > n_top:  # the younger set was born at value 1: a finite pair
                 if mode == 0:

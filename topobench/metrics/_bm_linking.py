@@ -284,7 +284,7 @@ def _fold(ids, labels, ptr, plane, sxy, acc2, acc1, col0, w0):
 
 
 @_inline
-def _rank(node, outside):
+def _root_priority(node, outside):
     """Which root survives a union: the outside (2), a set node (1), a cube (0)."""
     return 2 if node == outside else 1 if node > outside else 0
 
@@ -477,8 +477,8 @@ def linking_sweep(u, ids_x, lab_x, k_x, ids_y, lab_y, k_y, wtag, pool_planes=4):
                         vec[w] = sw ^ pot[a, w] ^ pot[b, w]
                         nonzero = nonzero or vec[w] != 0
                     if ra != rb:  # a merge: the square joins the spanning forest
-                        ka = _rank(ra, outside)
-                        kb = _rank(rb, outside)
+                        ka = _root_priority(ra, outside)
+                        kb = _root_priority(rb, outside)
                         if kb > ka or (kb == ka and size[rb] > size[ra]):
                             ra, rb = rb, ra
                         size[ra] += size[rb]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from topobench.metrics._bm_kernels import _find0, _inline, _jit
+from topobench.metrics._bm_kernels import _faces3, _find0, _inline, _jit
 
 
 @_inline
@@ -29,20 +29,6 @@ def _square_edges(q, vox, rank, s1, s2):
     if t == 1:  # spans x, z
         return 3 * i, 3 * i + 2, 3 * rank[v + s1 * s2] + 2, 3 * rank[v + 1]
     return 3 * i, 3 * i + 1, 3 * rank[v + s1 * s2] + 1, 3 * rank[v + s2]  # spans x, y
-
-
-@_jit
-def _in_mask(m, x, y, z, t):
-    """Whether square (x, y, z, t) exists and its four corners are in ``m``."""
-    s0, s1, s2 = m.shape
-    if t == 0:
-        return (y + 1 < s1 and z + 1 < s2 and m[x, y, z] and m[x, y + 1, z] and m[x, y, z + 1]
-                and m[x, y + 1, z + 1])
-    if t == 1:
-        return (x + 1 < s0 and z + 1 < s2 and m[x, y, z] and m[x + 1, y, z] and m[x, y, z + 1]
-                and m[x + 1, y, z + 1])
-    return (x + 1 < s0 and y + 1 < s1 and m[x, y, z] and m[x + 1, y, z] and m[x, y + 1, z]
-            and m[x + 1, y + 1, z])
 
 
 @_jit
@@ -116,7 +102,7 @@ def _reduce_value0_squares(m, vox, rank, skip, owner):
     compact edge id) receives, for each pivot, 1 + the compact id of the column that took it
     (``-(slot + 1)``: a kept reduced column). Returns the column additions made.
     """
-    _, s1, s2 = m.shape
+    s0, s1, s2 = m.shape
     red_off = np.empty(1024, dtype=np.int64)
     red_len = np.empty(1024, dtype=np.int64)
     n_slots = 0
@@ -131,7 +117,7 @@ def _reduce_value0_squares(m, vox, rank, skip, owner):
         z = v % s2
         for t in range(3):
             q = 3 * i + t
-            if skip[q] or not _in_mask(m, x, y, z, t):
+            if skip[q] or _faces3(m, s0, s1, s2, x, y, z, t)[0] != 0:  # absent or value 1
                 continue
             e0, e1, e2, e3 = _square_edges(q, vox, rank, s1, s2)
             p = max(max(e0, e1), max(e2, e3))
