@@ -381,6 +381,7 @@ def test_sweep_renumbering_its_node_pool_gives_the_same_counts():
     it could overflow; the smallest pool renumbers at almost every plane."""
     from topobench.metrics import _bm_linking
 
+    module = load_reference()
     rng = np.random.default_rng(11)
     for _ in range(40):
         shape = tuple(int(s) for s in rng.integers(4, 10, size=3))
@@ -392,6 +393,9 @@ def test_sweep_renumbering_its_node_pool_gives_the_same_counts():
         counts = {_bm_linking.linking_sweep(x8 | y8, ix, lx, kx, iy, ly, ky, wtag, planes)
                   for planes in (1, 2, 4)}
         assert len(counts) == 1
+        if module is not None:  # and it is the reference's number of matched tunnels
+            ref = reference_counts(module, *reference_inputs(x8 != 0, y8 != 0, 6))
+            assert counts == {int(ref[0, 1])}
 
 
 def test_merge_flags_are_positive_squares_only():
